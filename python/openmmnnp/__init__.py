@@ -1,0 +1,14 @@
+"""openmm-nnp: machine-learned interatomic potentials in OpenMM.
+
+Importing the package loads the compiled op library, so TorchScript models that call
+``torch.ops.openmmnnp.*`` run anywhere, including inside openmm-torch's TorchForce.
+"""
+
+from openmmnnp._library import cuda_ops_available, load_library
+
+load_library()
+
+from openmmnnp.force import NNPForce  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["NNPForce", "cuda_ops_available", "load_library"]

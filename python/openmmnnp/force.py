@@ -1,0 +1,251 @@
+"""``NNPForce``: a machine-learned potential as an ordinary OpenMM force.
+
+The model contract (every model in :mod:`openmmnnp.models` follows it, and so must a
+user's own model or TorchScript file)::
+
+    class Model(torch.nn.Module):
+        type_map: List[str]    # element symbol of each atom type, index = type id
+        length_unit: str       # a key of openmmnnp.units.LENGTH_IN_NM, e.g. "angstrom"
+        energy_unit: str       # a key of openmmnnp.units.ENERGY_IN_KJ_PER_MOL, e.g. "eV"
+
+        def forward(self, positions: Tensor,        # [N, 3], model length unit
+                    box: Optional[Tensor],          # [3, 3] rows = box vectors, or None
+                    types: Tensor) -> Tensor:       # [N] int64 -> [] energy, model unit
+
+:func:`NNPForce` wraps such a model in :class:`OpenMMPotential`, which speaks OpenMM's
+language (nm, kJ/mol, ``forward(positions, boxvectors)``), and hands it to openmm-torch's
+``TorchForce``. Forces are minus the autograd gradient of the energy.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import openmm
+import openmm.app
+import torch
+
+from openmmnnp import units
+
+try:
+    import openmmtorch
+except ImportError as error:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "openmmnnp needs openmm-torch's TorchForce: install openmm-nnp[cpu] "
+        "(acellera-openmmtorch-cpu) or openmm-nnp[cu13] (acellera-openmmtorch-cu13)"
+    ) from error
+
+ModelLike = Union[str, os.PathLike, torch.nn.Module]
+
+
+class OpenMMPotential(torch.nn.Module):
+    """Adapts a model that follows the contract above to openmm-torch's conventions.
+
+    Converts nm -> model length unit on the way in and model energy unit -> kJ/mol on
+    the way out (the only unit conversion in openmm-nnp), selects the ML atoms of an
+    ML/MM system and supplies the atom types.
+    """
+
+    def __init__(
+        self,
+        model: torch.jit.ScriptModule,
+        types: torch.Tensor,
+        atoms: Optional[torch.Tensor],
+        num_particles: int,
+        nm_per_length_unit: float,
+        kj_per_mol_per_energy_unit: float,
+        dtype: torch.dtype,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("types", types)
+        self.register_buffer("atoms", atoms if atoms is not None else torch.empty(0, dtype=torch.long))
+        self.use_subset = atoms is not None
+        self.num_particles = num_particles
+        self.length_scale = 1.0 / nm_per_length_unit
+        self.energy_scale = kj_per_mol_per_energy_unit
+        # An empty tensor of the model's dtype: follows the module across devices.
+        self.register_buffer("dtype_probe", torch.empty(0, dtype=dtype))
+
+    def forward(self, positions: torch.Tensor, boxvectors: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """positions [num_particles, 3] nm, boxvectors [3, 3] nm or None -> energy [] kJ/mol."""
+        if positions.shape[0] != self.num_particles:
+            raise RuntimeError(
+                "openmmnnp.NNPForce was built for "
+                + str(self.num_particles)
+                + " particles but the System has "
+                + str(positions.shape[0])
+            )
+        dtype = self.dtype_probe.dtype
+        if self.use_subset:
+            positions = positions.index_select(0, self.atoms)
+        positions = positions.to(dtype) * self.length_scale
+        box: Optional[torch.Tensor] = None
+        if boxvectors is not None:
+            box = boxvectors.to(dtype) * self.length_scale
+        energy = self.model(positions, box, self.types)
+        return energy * self.energy_scale
+
+
+def load_model(model: ModelLike) -> torch.jit.ScriptModule:
+    """Returns ``model`` as a TorchScript module, checking that it follows the contract.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: a file that is not TorchScript, a module that cannot be scripted, or a
+            model whose attributes or ``forward`` signature do not follow the contract.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"NNPForce: model file {str(path)!r} does not exist")
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"NNPForce: model file {str(path)!r} is not readable")
+        try:
+            scripted = torch.jit.load(str(path), map_location="cpu")
+        except Exception as error:
+            raise ValueError(f"NNPForce: {str(path)!r} is not a TorchScript model file ({error})") from error
+    elif isinstance(model, torch.jit.ScriptModule):
+        scripted = model
+    elif isinstance(model, torch.nn.Module):
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as error:
+            raise ValueError(f"NNPForce: the model {type(model).__name__} cannot be exported to TorchScript: {error}") from error
+    else:
+        raise TypeError(f"NNPForce: model must be a file path or a torch.nn.Module, got {type(model).__name__}")
+    _check_contract(scripted)
+    return scripted
+
+
+def _check_contract(model: torch.jit.ScriptModule) -> None:
+    for name in ("type_map", "length_unit", "energy_unit"):
+        if not hasattr(model, name):
+            raise ValueError(f"NNPForce: the model has no attribute {name!r} (see the model contract in openmmnnp.force)")
+    type_map = model.type_map
+    if not isinstance(type_map, (list, tuple)) or not type_map or not all(isinstance(t, str) for t in type_map):
+        raise ValueError(f"NNPForce: model.type_map must be a non-empty list of element symbols, got {type_map!r}")
+    units.length_factor(model.length_unit)
+    units.energy_factor(model.energy_unit)
+    arguments = model.forward.schema.arguments[1:]  # drop self
+    names = [a.name for a in arguments]
+    kinds = [str(a.type) for a in arguments]
+    if kinds[:3] != ["Tensor", "Optional[Tensor]", "Tensor"] or any(a.default_value is None and not a.has_default_value() for a in arguments[3:]):
+        raise ValueError(
+            "NNPForce: model.forward must be forward(positions: Tensor, box: Optional[Tensor], types: Tensor) -> Tensor, "
+            f"got forward({', '.join(f'{n}: {k}' for n, k in zip(names, kinds))})"
+        )
+
+
+def _model_dtype(model: torch.jit.ScriptModule) -> torch.dtype:
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def _atom_types(type_map: Sequence[str], topology: Optional[openmm.app.Topology], atoms: Sequence[int], num_particles: int) -> torch.Tensor:
+    if topology is None:
+        if len(type_map) != 1:
+            raise ValueError(f"NNPForce: the model has {len(type_map)} atom types {list(type_map)}; pass the Topology so that they can be assigned")
+        return torch.zeros(len(atoms), dtype=torch.long)
+    index = {symbol: i for i, symbol in enumerate(type_map)}
+    topology_atoms = list(topology.atoms())
+    types = []
+    for a in atoms:
+        atom = topology_atoms[a]
+        symbol = atom.element.symbol if atom.element is not None else None
+        if symbol not in index:
+            raise ValueError(
+                f"NNPForce: atom {a} ({atom.name} of residue {atom.residue.name} {atom.residue.id}) is element {symbol}, "
+                f"which the model does not know; its type map is {list(type_map)}"
+            )
+        types.append(index[symbol])
+    return torch.tensor(types, dtype=torch.long)
+
+
+def _check_atoms(atoms: Optional[Sequence[int]], num_particles: int) -> list[int]:
+    if atoms is None:
+        return list(range(num_particles))
+    selected = list(atoms)
+    if not selected:
+        raise ValueError("NNPForce: atoms is empty")
+    try:
+        if any(isinstance(a, bool) for a in selected):
+            raise TypeError
+        selected = [operator.index(a) for a in selected]
+    except TypeError:
+        raise ValueError(f"NNPForce: atoms must be integer indices, got {atoms!r}") from None
+    bad = [a for a in selected if a < 0 or a >= num_particles]
+    if bad:
+        raise ValueError(f"NNPForce: atom indices {bad[:10]} are out of range for a system of {num_particles} particles")
+    if len(set(selected)) != len(selected):
+        seen: set[int] = set()
+        dups = sorted({a for a in selected if a in seen or seen.add(a)})
+        raise ValueError(f"NNPForce: atoms contains duplicate indices {dups[:10]}")
+    return selected
+
+
+def NNPForce(
+    model: ModelLike,
+    topology: Optional[openmm.app.Topology] = None,
+    *,
+    atoms: Optional[Sequence[int]] = None,
+    system: Optional[openmm.System] = None,
+    periodic: Optional[bool] = None,
+    properties: Optional[dict[str, str]] = None,
+) -> openmmtorch.TorchForce:
+    """Creates an openmm-torch ``TorchForce`` that applies a machine-learned potential.
+
+    Args:
+        model: path of a TorchScript model file, or a ``torch.nn.Module``, following the
+            model contract of this module.
+        topology: OpenMM topology; the element of each atom selects its model type.
+        atoms: indices of the atoms the potential acts on (ML/MM); default all atoms.
+        system: the System the force will be added to; if given, its particle count and
+            periodicity are checked now rather than when a Context is created.
+        periodic: whether to pass box vectors to the model; default: the topology (or
+            system) has a periodic box.
+        properties: openmm-torch properties, e.g. ``{"useCUDAGraphs": "true"}``.
+
+    Returns:
+        A ``TorchForce``: add it with ``system.addForce``; it serialises with ``XmlSerializer``.
+    """
+    scripted = load_model(model)
+    if topology is not None and not isinstance(topology, openmm.app.Topology):
+        raise TypeError(f"NNPForce: topology must be an openmm.app.Topology, got {type(topology).__name__}")
+    if topology is not None:
+        num_particles = topology.getNumAtoms()
+        if system is not None and system.getNumParticles() != num_particles:
+            raise ValueError(f"NNPForce: the System has {system.getNumParticles()} particles but the Topology has {num_particles} atoms")
+    elif system is not None:
+        num_particles = system.getNumParticles()
+    elif atoms is not None:
+        num_particles = max(int(a) for a in atoms) + 1
+    else:
+        raise ValueError("NNPForce: pass the Topology (or the System) so that the atoms are known")
+    selected = _check_atoms(atoms, num_particles)
+    types = _atom_types(scripted.type_map, topology, selected, num_particles)
+
+    if periodic is None:
+        if system is not None:
+            periodic = system.usesPeriodicBoundaryConditions()
+        else:
+            periodic = topology is not None and topology.getPeriodicBoxVectors() is not None
+
+    potential = OpenMMPotential(
+        scripted,
+        types,
+        torch.tensor(selected, dtype=torch.long) if atoms is not None else None,
+        num_particles,
+        units.length_factor(scripted.length_unit),
+        units.energy_factor(scripted.energy_unit),
+        _model_dtype(scripted),
+    )
+    force = openmmtorch.TorchForce(torch.jit.script(potential), properties or {})
+    force.setUsesPeriodicBoundaryConditions(bool(periodic))
+    force.setName("NNPForce")
+    return force

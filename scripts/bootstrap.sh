@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates ./.venv with the pinned stack and builds/installs openmm-nnp into it.
+# Idempotent and cheap when nothing changed: the op library is rebuilt only when the
+# C++/CUDA sources or the build files change. Sourced by run-md.sh and test.sh.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[openmm-nnp] creating virtual environment in $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+
+stamp="$venv/.openmmnnp-installed"
+inputs_hash="$(cd "$root" && cat pyproject.toml CMakeLists.txt $(find plugin -type f | sort) | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs_hash" ]; then
+  echo "[openmm-nnp] installing the pinned stack (torch, OpenMM, openmm-torch; first time: a few minutes)"
+  # Build requirements first: the op library must be built against this torch (no build isolation).
+  "${pip[@]}" install "torch==2.12.1" "scikit-build-core>=0.10" "cmake>=3.24" ninja
+  echo "[openmm-nnp] building the op library and installing openmm-nnp (about 2 minutes)"
+  "${pip[@]}" install --no-build-isolation -e "$root[cpu,test,bench]"
+  echo "$inputs_hash" > "$stamp"
+fi
