@@ -12,14 +12,17 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+quiet() {  # some machines' pip configs warn about missing local indexes on every call
+  "$@" 2>&1 | { grep -v "^WARNING: Location '" || true; }
+}
 
 stamp="$venv/.openmmnnp-installed"
 inputs_hash="$(cd "$root" && cat pyproject.toml CMakeLists.txt $(find plugin -type f | sort) | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs_hash" ]; then
   echo "[openmm-nnp] installing the pinned stack (torch, OpenMM, openmm-torch; first time: a few minutes)"
   # Build requirements first: the op library must be built against this torch (no build isolation).
-  "${pip[@]}" install "torch==2.12.1" "scikit-build-core>=0.10" "cmake>=3.24" ninja
+  quiet "${pip[@]}" install "torch==2.12.1" "scikit-build-core>=0.10" "cmake>=3.24" ninja
   echo "[openmm-nnp] building the op library and installing openmm-nnp (about 2 minutes)"
-  "${pip[@]}" install --no-build-isolation -e "$root[cpu,test,bench]"
+  quiet "${pip[@]}" install --no-build-isolation -e "$root[cpu,test,bench]"
   echo "$inputs_hash" > "$stamp"
 fi
