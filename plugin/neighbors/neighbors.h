@@ -1,0 +1,193 @@
+// openmmnnp::neighbor_pairs: cell-list neighbour search (CPU, CUDA and Meta kernels).
+//
+// Schema (plugin/registration.cpp):
+//   neighbor_pairs(Tensor positions, float cutoff, Tensor? box, int max_pairs, bool full)
+//     -> (Tensor pairs, Tensor shifts, Tensor num_pairs)
+// positions [N,3] float32/float64; box [3,3] (rows = box vectors, OpenMM reduced triclinic form:
+// a=(ax,0,0), b=(bx,by,0), c=(cx,cy,cz), |bx|,|cx| <= ax/2, |cy| <= by/2) or None (no periodicity);
+// max_pairs >= 0 the fixed capacity. Outputs: pairs [2,max_pairs] int64 padded with -1,
+// shifts [max_pairs,3] int32 (zero in padding) with r[j] - r[i] + shifts @ box the pair vector,
+// num_pairs [1] int64 = the true number of pairs (may exceed max_pairs: then only max_pairs are
+// written, nothing out of bounds). Half list: each unordered (i, j, shift) once (i < j, or i == j
+// with the first nonzero shift component positive); full list: both orders. Every periodic image
+// closer than the cutoff is listed, so boxes smaller than 2*cutoff are handled (multiple images).
+//
+// Algorithm: fractional coordinates are wrapped into the primary cell (the integer wrap is kept to
+// build the shifts); along each lattice direction d the cell count is n_d = floor(w_d * k / cutoff)
+// (w_d the perpendicular width, k cells per cutoff), capped so the grid has O(N) cells. An atom's
+// neighbours then lie within +-m_d = ceil(cutoff * n_d / w_d) cells; each (cell offset) is a
+// distinct (cell, image) combination, so no pair is found twice even when n_d < 2 m_d + 1.
+//
+// Errors: the CPU kernel checks everything eagerly (TORCH_CHECK). The CUDA kernel checks shapes,
+// dtypes, devices and the cutoff eagerly, but checks that need data never synchronise the host:
+// instead num_pairs holds a negative code and all pairs are -1:
+//   kNonFinitePositions (-1): a position is NaN or infinite;
+//   kBadBox (-2): the box is not in reduced form, not finite, or degenerate;
+//   kBoxTooSmall (-3): a box width is below cutoff / 32 (more than 64 cell layers of images).
+// openmmnnp.ops.neighbors.check_neighbor_overflow turns these codes into clear errors.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define NNP_HD __host__ __device__
+#else
+#define NNP_HD
+#endif
+
+namespace openmmnnp {
+namespace neighbors {
+
+constexpr int64_t kNonFinitePositions = -1;
+constexpr int64_t kBadBox = -2;
+constexpr int64_t kBoxTooSmall = -3;
+// Most cell layers scanned per direction: beyond it the box is absurdly small for the cutoff.
+constexpr int64_t kMaxCellRange = 64;
+// Cells per cutoff along each direction: smaller cells mean fewer rejected candidates.
+constexpr double kCellsPerCutoff = 2.0;
+// Relative slack of the reduced-form test, so float32 boxes written by OpenMM pass.
+constexpr double kReducedTolerance = 1e-5;
+
+// The cell grid of one call, computed from the box (or the bounding box) and the cutoff.
+struct Grid {
+  bool periodic;
+  double box[3][3];     // rows = box vectors (periodic) or diag(extent) (non-periodic)
+  double origin[3];     // lower corner of the bounding box (non-periodic), else 0
+  int64_t n[3];         // cells per direction
+  int64_t m[3];         // neighbour cell range +-m per direction
+  int64_t num_cells;
+  int64_t error;        // 0, or kBadBox
+};
+
+// False for NaN and +-inf (works on host and device without <cmath> overload issues).
+NNP_HD inline bool is_finite(double x) { return fabs(x) <= 1.7976931348623157e308; }
+
+// Box in OpenMM reduced form with positive diagonal and finite entries?
+NNP_HD inline bool box_is_reduced(const double b[3][3]) {
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c)
+      if (!is_finite(b[r][c])) return false;
+  if (!(b[0][0] > 0 && b[1][1] > 0 && b[2][2] > 0)) return false;
+  if (b[0][1] != 0 || b[0][2] != 0 || b[1][2] != 0) return false;
+  const double t = 1.0 + kReducedTolerance;
+  return fabs(b[1][0]) <= 0.5 * b[0][0] * t && fabs(b[2][0]) <= 0.5 * b[0][0] * t &&
+         fabs(b[2][1]) <= 0.5 * b[1][1] * t;
+}
+
+// Fractional coordinates of r in a lower-triangular box (r = f0 a + f1 b + f2 c).
+NNP_HD inline void to_fractional(const double b[3][3], const double r[3], double f[3]) {
+  f[2] = r[2] / b[2][2];
+  f[1] = (r[1] - f[2] * b[2][1]) / b[1][1];
+  f[0] = (r[0] - f[1] * b[1][0] - f[2] * b[2][0]) / b[0][0];
+}
+
+// Cell counts and search ranges. max_cells caps the grid (memory O(max_cells)).
+// For the non-periodic case lo/hi are the bounding box corners.
+NNP_HD inline Grid make_grid(const double* box9, const double* lo, const double* hi, double cutoff, int64_t max_cells) {
+  Grid g;
+  g.periodic = box9 != nullptr;
+  g.error = 0;
+  double w[3];
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) g.box[r][c] = g.periodic ? box9[3 * r + c] : 0.0;
+  if (g.periodic) {
+    for (int d = 0; d < 3; ++d) g.origin[d] = 0.0;
+    if (!box_is_reduced(g.box)) {
+      g.error = kBadBox;
+      for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 3; ++c) g.box[r][c] = r == c ? 1.0 : 0.0;  // keeps the rest finite
+    }
+    const double(*b)[3] = g.box;
+    const double volume = b[0][0] * b[1][1] * b[2][2];
+    // |b x c| and |c x a| for the lower-triangular box; |a x b| = ax * by.
+    const double bc0 = b[1][1] * b[2][2], bc1 = -b[1][0] * b[2][2], bc2 = b[1][0] * b[2][1] - b[1][1] * b[2][0];
+    w[0] = volume / sqrt(bc0 * bc0 + bc1 * bc1 + bc2 * bc2);
+    w[1] = volume / (b[0][0] * sqrt(b[2][2] * b[2][2] + b[2][1] * b[2][1]));
+    w[2] = b[2][2];
+  } else {
+    for (int d = 0; d < 3; ++d) {
+      g.origin[d] = is_finite(lo[d]) ? lo[d] : 0.0;
+      const double e = hi[d] - lo[d];
+      w[d] = (is_finite(e) && e > cutoff) ? e : cutoff;  // at least one cutoff wide
+      g.box[d][d] = w[d];
+    }
+  }
+  double nd[3], cells = 1.0;
+  for (int d = 0; d < 3; ++d) {
+    nd[d] = fmax(1.0, floor(w[d] * kCellsPerCutoff / cutoff));
+    if (!(nd[d] < 1e6)) nd[d] = 1e6;  // also catches NaN
+    cells *= nd[d];
+  }
+  const double cap = max_cells < 1 ? 1.0 : (double)max_cells;
+  while (cells > cap) {  // coarser grid: correctness only needs n_d >= 1
+    const double f = cbrt(cap / cells);
+    cells = 1.0;
+    for (int d = 0; d < 3; ++d) {
+      nd[d] = fmax(1.0, floor(nd[d] * f));
+      cells *= nd[d];
+    }
+    if (cells > cap) {  // floor kept a dimension too large: shrink the largest one
+      int big = nd[0] >= nd[1] ? (nd[0] >= nd[2] ? 0 : 2) : (nd[1] >= nd[2] ? 1 : 2);
+      nd[big] = fmax(1.0, nd[big] - 1.0);
+      cells = nd[0] * nd[1] * nd[2];
+    }
+  }
+  g.num_cells = 1;
+  for (int d = 0; d < 3; ++d) {
+    g.n[d] = (int64_t)nd[d];
+    g.num_cells *= g.n[d];
+    // cells are w/n wide: the cutoff spans at most ceil(cutoff * n / w) of them
+    const double range = ceil(cutoff * nd[d] / w[d]);
+    int64_t m = 1;
+    if (!g.periodic) {
+      m = (int64_t)fmin(fmax(range, 1.0), nd[d] - 1.0);
+    } else if (range <= (double)kMaxCellRange) {
+      m = (int64_t)fmax(range, 1.0);
+    } else if (g.error == 0) {  // never loop (almost) forever over images
+      g.error = kBoxTooSmall;
+    }
+    g.m[d] = m;
+  }
+  return g;
+}
+
+// Cell coordinate along d of a fractional coordinate already wrapped into [0, 1).
+NNP_HD inline int64_t cell_of(double f, int64_t n) {
+  double c = floor(f * (double)n);
+  if (!(c >= 0)) c = 0;  // also NaN
+  if (c > (double)(n - 1)) c = (double)(n - 1);
+  return (int64_t)c;
+}
+
+// Wrap an atom: fractional coordinates f (periodic: into [0,1), image k = floor(f)), cell coords.
+NNP_HD inline void locate(const Grid& g, const double r[3], int64_t cell[3], int32_t k[3]) {
+  double f[3];
+  if (g.periodic) {
+    to_fractional(g.box, r, f);
+    for (int d = 0; d < 3; ++d) {
+      double fl = floor(f[d]);
+      if (!is_finite(fl) || fabs(fl) > 1e9) fl = 0;  // flagged elsewhere; keeps the int cast defined
+      k[d] = (int32_t)fl;
+      cell[d] = cell_of(f[d] - fl, g.n[d]);
+    }
+  } else {
+    for (int d = 0; d < 3; ++d) {
+      k[d] = 0;
+      cell[d] = cell_of((r[d] - g.origin[d]) / g.box[d][d], g.n[d]);
+    }
+  }
+}
+
+// Half list keeps (i, j, s) with i < j, or i == j and the first nonzero shift positive.
+NNP_HD inline bool keep_pair(int64_t i, int64_t j, int32_t s0, int32_t s1, int32_t s2, bool full) {
+  if (i != j) return full || i < j;
+  if (s0 == 0 && s1 == 0 && s2 == 0) return false;
+  if (full) return true;
+  if (s0 != 0) return s0 > 0;
+  if (s1 != 0) return s1 > 0;
+  return s2 > 0;
+}
+
+}  // namespace neighbors
+}  // namespace openmmnnp

@@ -1,0 +1,225 @@
+"""openmmnnp.neighbor_pairs (cell list, CPU) against brute-force references."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import openmmnnp
+from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
+from openmmnnp.ops.neighbors import check_neighbor_overflow, default_max_pairs, neighbor_pairs
+
+RECT = [[3.0, 0.0, 0.0], [0.0, 3.2, 0.0], [0.0, 0.0, 2.9]]
+TRICLINIC = [[3.0, 0.0, 0.0], [1.2, 3.1, 0.0], [-1.4, 1.5, 2.8]]  # reduced form
+
+
+def pair_set(pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> set:
+    n = min(int(num_pairs), pairs.shape[1])
+    return set(zip(pairs[0, :n].tolist(), pairs[1, :n].tolist(), map(tuple, shifts[:n].tolist())))
+
+
+def image_reference(positions: torch.Tensor, cutoff: float, box: torch.Tensor, full: bool) -> set:
+    """Every (i, j, shift) closer than cutoff over all images (valid for any box size)."""
+    if positions.shape[0] == 0:
+        return set()
+    pos = positions.double()
+    b = box.double()
+    widths = torch.linalg.det(b).abs() / torch.linalg.cross(b[[1, 2, 0]], b[[2, 0, 1]]).norm(dim=1)
+    # positions may sit several boxes away: cover their wrap plus the cutoff
+    frac = pos @ torch.linalg.inv(b)
+    reach = [int(cutoff / float(w)) + 2 + int((frac[:, d].max() - frac[:, d].min()).ceil()) for d, w in enumerate(widths)]
+    found = set()
+    delta = pos.unsqueeze(0) - pos.unsqueeze(1)  # [i, j] = r_j - r_i
+    for s in itertools.product(*[range(-r, r + 1) for r in reach]):
+        shift = torch.tensor(s, dtype=torch.float64)
+        d2 = ((delta + shift @ b) ** 2).sum(-1)
+        for i, j in torch.nonzero(d2 < cutoff * cutoff).tolist():
+            if i == j and not any(s):
+                continue
+            if not full and (i > j or (i == j and s < (0, 0, 0))):
+                continue
+            found.add((i, j, s))
+    return found
+
+
+def assert_same_as_dense(positions, cutoff, box, full):
+    ref = dense_neighbor_pairs(positions, cutoff, box, full=full)
+    ours = neighbor_pairs(positions, cutoff, box, max_pairs=int(ref[2]) + 7, full=full)
+    assert int(ours[2]) == int(ref[2])
+    assert (ours[0][:, int(ref[2]) :] == -1).all()
+    assert pair_set(*ours) == pair_set(*ref)
+    assert ours[0].dtype == torch.int64 and ours[1].dtype == torch.int32 and ours[2].dtype == torch.int64
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("box", [RECT, TRICLINIC, None], ids=["rect", "triclinic", "none"])
+@pytest.mark.parametrize("full", [False, True])
+def test_random_matches_dense(dtype, box, full):
+    g = torch.Generator().manual_seed(1)
+    positions = (torch.rand(250, 3, generator=g, dtype=torch.float64) * 5 - 1).to(dtype)  # many outside the box
+    b = None if box is None else torch.tensor(box, dtype=dtype)
+    assert_same_as_dense(positions, 1.2, b, full)
+
+
+def test_water_matches_dense():
+    from openmm import unit
+    from openmmtools.testsystems import WaterBox
+
+    water = WaterBox(box_edge=2.0 * unit.nanometer)
+    positions = torch.tensor(water.positions.value_in_unit(unit.nanometer), dtype=torch.float64)
+    box = torch.tensor(
+        [v.value_in_unit(unit.nanometer) for v in water.system.getDefaultPeriodicBoxVectors()], dtype=torch.float64
+    )
+    for full in (False, True):
+        assert_same_as_dense(positions, 0.6, box, full)
+        assert_same_as_dense(positions.float(), 0.6, box.float(), full)
+
+
+@pytest.mark.parametrize("box", [RECT, TRICLINIC], ids=["rect", "triclinic"])
+def test_cell_borders_and_outside_primary_box(box):
+    b = torch.tensor(box, dtype=torch.float64)
+    # lattice points on exact fractions of the box (cell borders), moved by whole box vectors
+    frac = torch.tensor(list(itertools.product([0.0, 0.25, 0.5, 0.75, 1.0 - 1e-12], repeat=3)), dtype=torch.float64)
+    g = torch.Generator().manual_seed(2)
+    images = torch.randint(-3, 4, frac.shape, generator=g).double()
+    positions = (frac + images) @ b
+    assert_same_as_dense(positions, 0.9, b, False)
+    assert_same_as_dense(positions, 0.9, b, True)
+
+
+def test_cutoff_close_to_half_box():
+    b = torch.tensor(TRICLINIC, dtype=torch.float64)
+    widths = torch.linalg.det(b) / torch.linalg.cross(b[[1, 2, 0]], b[[2, 0, 1]]).norm(dim=1)
+    positions = torch.rand(200, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 3
+    assert_same_as_dense(positions, 0.4999 * float(widths.min()), b, False)
+
+
+@pytest.mark.parametrize("box", [RECT, TRICLINIC], ids=["rect", "triclinic"])
+@pytest.mark.parametrize("cutoff", [1.7, 3.5])  # larger than half the box, and than the box
+def test_small_box_lists_every_image(box, cutoff):
+    b = torch.tensor(box, dtype=torch.float64)
+    positions = torch.rand(12, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 3
+    for full in (False, True):
+        ours = neighbor_pairs(positions, cutoff, b, full=full)
+        expected = image_reference(positions, cutoff, b, full)
+        assert int(ours[2]) == len(expected)
+        assert pair_set(*ours) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 40),
+    seed=st.integers(0, 2**31 - 1),
+    lengths=st.tuples(*[st.floats(1.0, 4.0)] * 3),
+    tilt=st.tuples(*[st.floats(-0.5, 0.5)] * 3),
+    cutoff=st.floats(0.3, 2.5),
+    full=st.booleans(),
+    periodic=st.booleans(),
+)
+def test_property_matches_reference(n, seed, lengths, tilt, cutoff, full, periodic):
+    a, bl, c = lengths
+    box = torch.tensor(
+        [[a, 0, 0], [tilt[0] * a, bl, 0], [tilt[1] * a, tilt[2] * bl, c]], dtype=torch.float64
+    )
+    positions = (torch.rand(n, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 0.5) * 4
+    if periodic:
+        ours = neighbor_pairs(positions, cutoff, box, full=full)
+        expected = image_reference(positions, cutoff, box, full)
+    else:
+        ours = neighbor_pairs(positions, cutoff, None, full=full)
+        expected = pair_set(*dense_neighbor_pairs(positions, cutoff, None, full=full))
+    assert int(ours[2]) == len(expected)
+    assert pair_set(*ours) == expected
+
+
+def test_overflow_is_reported_and_bounded():
+    positions = torch.rand(300, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 3
+    box = torch.tensor(RECT, dtype=torch.float64)
+    everything = pair_set(*neighbor_pairs(positions, 1.0, box))
+    true_count = len(everything)
+    for capacity in (0, 1, true_count // 3, true_count, true_count + 10):
+        pairs, shifts, num_pairs = neighbor_pairs(positions, 1.0, box, max_pairs=capacity)
+        assert pairs.shape == (2, capacity) and shifts.shape == (capacity, 3)
+        assert int(num_pairs) == true_count
+        kept = min(capacity, true_count)
+        assert pair_set(pairs, shifts, num_pairs) <= everything
+        assert len(pair_set(pairs, shifts, num_pairs)) == kept
+        assert (pairs[:, kept:] == -1).all() and (shifts[kept:] == 0).all()
+        if capacity < true_count:
+            with pytest.raises(RuntimeError, match="larger max_pairs"):
+                check_neighbor_overflow(num_pairs, capacity)
+        else:
+            check_neighbor_overflow(num_pairs, capacity)
+
+
+def test_default_capacity_holds_water_like_density():
+    positions = torch.rand(3000, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64) * 3.1
+    box = torch.eye(3, dtype=torch.float64) * 3.1
+    capacity = default_max_pairs(positions, 0.6, box)
+    pairs, _, num_pairs = neighbor_pairs(positions, 0.6, box)
+    assert pairs.shape[1] == capacity and int(num_pairs) <= capacity
+
+
+def test_energy_gradient_matches_finite_differences():
+    g = torch.Generator().manual_seed(7)
+    positions = torch.rand(25, 3, generator=g, dtype=torch.float64) * 2
+    box = torch.tensor([[2.0, 0, 0], [0.6, 2.1, 0], [-0.5, 0.7, 1.9]], dtype=torch.float64)
+    cutoff = 0.8
+    pairs, shifts, num_pairs = neighbor_pairs(positions, cutoff, box, full=False)
+    n = int(num_pairs)
+    assert n > 20
+    i, j, s = pairs[0, :n], pairs[1, :n], shifts[:n].double()
+
+    def energy(r: torch.Tensor) -> torch.Tensor:
+        d2 = ((r[j] - r[i] + s @ box) ** 2).sum(-1)
+        return ((1 - d2 / cutoff**2) ** 3).sum()  # smooth at the cutoff
+
+    assert torch.autograd.gradcheck(energy, (positions.clone().requires_grad_(),))
+    assert torch.autograd.gradgradcheck(energy, (positions.clone().requires_grad_(),))
+
+
+def test_deterministic_and_scriptable():
+    positions = torch.rand(200, 3, generator=torch.Generator().manual_seed(8)) * 3
+    box = torch.tensor(TRICLINIC)
+
+    @torch.jit.script
+    def scripted(r: torch.Tensor, b: torch.Tensor):
+        return neighbor_pairs(r, 1.0, b, 5000, True)
+
+    first = scripted(positions, box)
+    second = neighbor_pairs(positions, 1.0, box, 5000, True)
+    assert all(torch.equal(x, y) for x, y in zip(first, second))
+    assert openmmnnp.neighbor_pairs is neighbor_pairs
+
+
+def test_meta_kernel_gives_shapes():
+    pairs, shifts, num_pairs = torch.ops.openmmnnp.neighbor_pairs(
+        torch.empty(10, 3, device="meta"), 1.0, torch.empty(3, 3, device="meta"), 77, False
+    )
+    assert pairs.shape == (2, 77) and shifts.shape == (77, 3) and num_pairs.shape == (1,)
+    assert pairs.dtype == torch.int64 and shifts.dtype == torch.int32
+
+
+@pytest.mark.parametrize(
+    "positions, cutoff, box, message",
+    [
+        (torch.tensor([[0.0, 0.0, float("nan")], [1.0, 1.0, 1.0]]), 1.0, None, "NaN"),
+        (torch.tensor([[0.0, 0.0, float("inf")], [1.0, 1.0, 1.0]]), 1.0, torch.eye(3), "NaN or infinite"),
+        (torch.zeros(4, 3), -1.0, None, "cutoff must be positive"),
+        (torch.zeros(4, 3), 0.0, None, "cutoff must be positive"),
+        (torch.zeros(4, 2), 1.0, None, r"shape \[N, 3\]"),
+        (torch.zeros(4, 3, dtype=torch.int64), 1.0, None, "float32 or float64"),
+        (torch.zeros(4, 3), 1.0, torch.eye(2), r"shape \[3, 3\]"),
+        (torch.zeros(4, 3), 1.0, torch.tensor([[2.0, 0, 0], [1.5, 2.0, 0], [0, 0, 2.0]]), "reduced form"),
+        (torch.zeros(4, 3), 1.0, torch.tensor([[2.0, 0.1, 0], [0, 2.0, 0], [0, 0, 2.0]]), "reduced form"),
+        (torch.zeros(4, 3), 1.0, torch.zeros(3, 3), "reduced form"),
+        (torch.zeros(4, 3), 100.0, torch.eye(3), "too small for cutoff"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(positions, cutoff, box, message):
+    with pytest.raises(RuntimeError, match=message):
+        neighbor_pairs(positions, cutoff, box, max_pairs=10)
