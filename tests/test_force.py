@@ -122,6 +122,9 @@ def test_periodicity_follows_topology():
     _, open_topology, _ = make_system(4, ["Ar"])
     assert NNPForce(HarmonicPairs(), periodic_topology).usesPeriodicBoundaryConditions()
     assert not NNPForce(HarmonicPairs(), open_topology).usesPeriodicBoundaryConditions()
+    # A System whose only force will be the NNP does not "use" periodicity yet: the topology decides.
+    system, topology, _ = make_system(4, ["Ar"], box_nm=2.0)
+    assert NNPForce(HarmonicPairs(), topology, system=system).usesPeriodicBoundaryConditions()
 
 
 def test_library_is_loaded_and_op_has_gradient():

@@ -231,10 +231,12 @@ def NNPForce(
     types = _atom_types(scripted.type_map, topology, selected, num_particles)
 
     if periodic is None:
-        if system is not None:
-            periodic = system.usesPeriodicBoundaryConditions()
+        # The topology's box is the user's statement; a System only "uses" periodicity once
+        # some force does, which is not yet true when the NNP is its only force.
+        if topology is not None:
+            periodic = topology.getPeriodicBoxVectors() is not None
         else:
-            periodic = topology is not None and topology.getPeriodicBoxVectors() is not None
+            periodic = system is not None and system.usesPeriodicBoundaryConditions()
 
     potential = OpenMMPotential(
         scripted,
