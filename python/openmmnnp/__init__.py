@@ -9,7 +9,8 @@ from openmmnnp._library import cuda_ops_available, load_library
 load_library()
 
 from openmmnnp.force import NNPForce  # noqa: E402
+from openmmnnp.pretrained import pretrained_path  # noqa: E402
 from openmmnnp.ops import neighbor_pairs  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["NNPForce", "cuda_ops_available", "load_library", "neighbor_pairs"]
+__all__ = ["NNPForce", "cuda_ops_available", "load_library", "neighbor_pairs", "pretrained_path"]

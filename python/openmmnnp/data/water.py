@@ -1,0 +1,104 @@
+"""Reference water data: the classical teacher the water potential learns from.
+
+Teacher: openmmtools ``WaterBox`` with flexible TIP3P (``constrained=False``: harmonic O-H
+bonds and H-O-H angle from OpenMM's tip3p.xml), PME electrostatics with a 0.6 nm real-space
+cutoff and dispersion correction. Why this one: it is the same object the MD example
+builds, so the NNP and its teacher are compared on exactly the same system, and flexible
+bonds are needed because an NNP has no constraints. The cutoff is fixed (not tied to the
+box) so every box size sees the same potential; boxes must be at least 1.25 nm wide.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence, Tuple
+
+import numpy as np
+import openmm
+import openmm.app
+from openmm import unit
+
+from openmmnnp.data.frames import Frames, save_frames
+
+TEACHER_CUTOFF_NM = 0.6
+TIMESTEP_FS = 0.5  # flexible O-H bonds vibrate with a ~9 fs period
+FRICTION_PER_PS = 1.0
+
+
+def reference_water_box(box_edge_nm: float) -> Tuple[openmm.System, openmm.app.Topology, np.ndarray]:
+    """The teacher: (system, topology, positions [N, 3] nm) of a cubic flexible TIP3P box."""
+    if box_edge_nm < 2 * TEACHER_CUTOFF_NM + 0.05:
+        raise ValueError(f"box edge {box_edge_nm} nm is too small: at least {2 * TEACHER_CUTOFF_NM + 0.05} nm")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from openmmtools.testsystems import WaterBox
+    box = WaterBox(box_edge=box_edge_nm * unit.nanometer, cutoff=TEACHER_CUTOFF_NM * unit.nanometer,
+                   constrained=False)
+    return box.system, box.topology, np.asarray(box.positions.value_in_unit(unit.nanometer))
+
+
+def _platform(name: str) -> openmm.Platform:
+    return openmm.Platform.getPlatformByName(name)
+
+
+def sample_water(box_edge_nm: float, temperatures: Sequence[float], frames_per_temperature: int,
+                 interval_steps: int = 100, equilibration_steps: int = 4000, seed: int = 1,
+                 platform: str = "CPU", progress: bool = True) -> Frames:
+    """Langevin NVT trajectories of the teacher, one per temperature, sampled every ``interval_steps``.
+
+    Returns frames with the teacher's total potential energy and forces (OpenMM units).
+    """
+    system, topology, start = reference_water_box(box_edge_nm)
+    symbols = [atom.element.symbol for atom in topology.atoms()]
+    type_map = sorted(set(symbols), key=lambda s: ["O", "H"].index(s) if s in ("O", "H") else 99)
+    types = np.array([type_map.index(s) for s in symbols], dtype=np.int64)
+    out = {k: [] for k in ("positions", "box", "energy", "forces", "temperature")}
+    for k, temperature in enumerate(temperatures):
+        integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
+                                                     TIMESTEP_FS * unit.femtosecond)
+        integrator.setRandomNumberSeed(seed * 1000 + k)
+        context = openmm.Context(system, integrator, _platform(platform))
+        context.setPositions(start)
+        openmm.LocalEnergyMinimizer.minimize(context, 10.0, 200)
+        context.setVelocitiesToTemperature(temperature * unit.kelvin, seed * 1000 + k)
+        integrator.step(equilibration_steps)
+        for f in range(frames_per_temperature):
+            integrator.step(interval_steps)
+            state = context.getState(getPositions=True, getForces=True, getEnergy=True, enforcePeriodicBox=True)
+            out["positions"].append(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+            out["box"].append(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer))
+            out["energy"].append(state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
+            out["forces"].append(state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+            out["temperature"].append(temperature)
+        if progress:
+            print(f"  {temperature:.0f} K: {frames_per_temperature} frames", flush=True)
+        del context, integrator
+    return Frames(np.array(out["positions"], np.float32), np.array(out["box"], np.float32),
+                  np.array(out["energy"], np.float64), np.array(out["forces"], np.float32), types, type_map,
+                  np.array(out["temperature"], np.float32))
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="generate reference data")
+    kinds = data.add_subparsers(dest="kind", required=True)
+    water = kinds.add_parser("water", help="flexible TIP3P water boxes (openmmtools WaterBox) at several temperatures")
+    water.add_argument("--output", required=True, help="frame file to write (.npz)")
+    water.add_argument("--box-edge", type=float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters)")
+    water.add_argument("--temperatures", type=float, nargs="+", default=[280.0, 300.0, 330.0, 360.0, 400.0], help="K")
+    water.add_argument("--frames-per-temperature", type=int, default=60)
+    water.add_argument("--interval", type=int, default=100, help="MD steps (0.5 fs) between saved frames")
+    water.add_argument("--equilibration", type=int, default=4000, help="MD steps before the first frame")
+    water.add_argument("--seed", type=int, default=1)
+    water.add_argument("--platform", default="CPU")
+    water.set_defaults(func=_run_water)
+
+
+def _run_water(args: argparse.Namespace) -> int:
+    print(f"openmm-nnp data water: box {args.box_edge} nm, {args.temperatures} K, "
+          f"{args.frames_per_temperature} frames each, seed {args.seed}", flush=True)
+    frames = sample_water(args.box_edge, args.temperatures, args.frames_per_temperature, args.interval,
+                          args.equilibration, args.seed, args.platform)
+    save_frames(args.output, frames)
+    print(f"wrote {len(frames)} frames of {frames.positions.shape[1]} atoms to {args.output}")
+    return 0

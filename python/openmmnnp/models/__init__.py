@@ -1,0 +1,5 @@
+"""Potentials that follow the openmm-nnp model contract (see :mod:`openmmnnp.force`)."""
+
+from openmmnnp.models.se_e2_a import SeE2A
+
+__all__ = ["SeE2A"]

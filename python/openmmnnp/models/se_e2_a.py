@@ -1,0 +1,183 @@
+"""DeePMD's se_e2_a ("smooth edition, two-body embedding, all information") potential.
+
+Math (Zhang et al., NeurIPS 2018; DeePMD-kit v2 docs), written edge-wise:
+
+    R_ij   = (s, s x/r, s y/r, s z/r)(r_ij)          environment row of neighbour j of atom i
+    R^_ij  = (R_ij - davg[t_i]) / dstd[t_i]          normalised (davg is zero, see below)
+    T_i    = 1/sum(sel) sum_j G_{t_i t_j}(R^_ij[0]) (x) R^_ij        [M, 4]
+    D_i    = T_i T_i[:axis_neuron]^T                                 [M, axis_neuron]
+    E      = sum_i F_{t_i}(D_i) + bias[t_i]
+
+Edge-wise means neighbours come as a list of pairs from ``neighbor_pairs`` rather than
+padded [N, sum(sel)] slots: padded slots of DeePMD hold R = 0 and, normalised, a constant
+that an edge list cannot reproduce. With davg = 0 (DeePMD's ``set_davg_zero``) an edge
+contributes zero as it reaches rcut, so the energy stays smooth; dstd still scales R.
+
+``sel`` (max neighbours of each type) is the capacity that sizes the pair list and the
+1/sum(sel) normalisation; exceeding it is an error on the CPU and is recorded in the
+``sel_overflow`` buffer elsewhere (no host synchronisation).
+"""
+
+
+from typing import List, Optional, Tuple
+
+import torch
+
+from openmmnnp.models.env_matrix import environment_rows
+from openmmnnp.models.networks import ResidualTanhNet
+from openmmnnp.ops.neighbors import neighbor_pairs
+
+
+class SeE2A(torch.nn.Module):
+    """se_e2_a energy model following the openmm-nnp model contract (angstrom, eV).
+
+    Args:
+        type_map: element symbol of each type, e.g. ["O", "H"].
+        rcut, rcut_smth: cutoff and start of the smooth switch, angstrom.
+        sel: maximum number of neighbours of each type within rcut (a capacity).
+        neuron: embedding-net widths, e.g. [8, 16, 32]; M = neuron[-1].
+        axis_neuron: number of columns of T kept for the second factor of D.
+        fitting: hidden widths of the per-type fitting nets.
+        type_one_side: one embedding net per neighbour type (else per (centre, neighbour) pair).
+    """
+
+    type_map: List[str]
+    length_unit: str
+    energy_unit: str
+    sel: List[int]
+    neuron: List[int]
+    fitting_neuron: List[int]
+
+    def __init__(self, type_map: List[str], rcut: float = 6.0, rcut_smth: float = 0.5,
+                 sel: Optional[List[int]] = None, neuron: Optional[List[int]] = None, axis_neuron: int = 4,
+                 fitting: Optional[List[int]] = None, type_one_side: bool = False) -> None:
+        super().__init__()
+        ntypes = len(type_map)
+        sel = list(sel) if sel is not None else [46, 92][:ntypes] + [46] * max(0, ntypes - 2)
+        neuron = list(neuron) if neuron is not None else [8, 16, 32]
+        fitting = list(fitting) if fitting is not None else [64, 64, 64]
+        if len(sel) != ntypes:
+            raise ValueError(f"SeE2A: sel needs one entry per type {type_map}, got {sel}")
+        if not 0.0 <= rcut_smth < rcut:
+            raise ValueError(f"SeE2A: need 0 <= rcut_smth < rcut, got {rcut_smth}, {rcut}")
+        if not 0 < axis_neuron <= neuron[-1]:
+            raise ValueError(f"SeE2A: axis_neuron must be in 1..{neuron[-1]}, got {axis_neuron}")
+        self.type_map = list(type_map)
+        self.length_unit = "angstrom"
+        self.energy_unit = "eV"
+        self.ntypes = ntypes
+        self.rcut = float(rcut)
+        self.rcut_smth = float(rcut_smth)
+        self.sel = sel
+        self.sel_total = int(sum(sel))
+        self.neuron = neuron
+        self.axis_neuron = int(axis_neuron)
+        self.fitting_neuron = fitting
+        self.type_one_side = bool(type_one_side)
+        num_embeddings = ntypes if type_one_side else ntypes * ntypes
+        self.embeddings = torch.nn.ModuleList([ResidualTanhNet([1] + neuron) for _ in range(num_embeddings)])
+        self.fittings = torch.nn.ModuleList(
+            [ResidualTanhNet([neuron[-1] * axis_neuron] + fitting + [1], linear_output=True) for _ in range(ntypes)])
+        for net in self.fittings:
+            torch.nn.init.zeros_(net.layers[-1].bias)
+        self.register_buffer("davg", torch.zeros(ntypes, 4))
+        self.register_buffer("dstd", torch.ones(ntypes, 4))
+        self.register_buffer("energy_bias", torch.zeros(ntypes))
+        self.register_buffer("sel_tensor", torch.tensor(sel, dtype=torch.long))
+        # Smallest neighbour distance in the training data (angstrom): compression tabulates from here.
+        self.register_buffer("min_neighbor_distance", torch.tensor(0.0))
+        # Set to 1 on non-CPU devices when a neighbour count exceeded sel (read by MD hooks).
+        self.register_buffer("sel_overflow", torch.zeros(1, dtype=torch.long))
+
+    # ----- contract -------------------------------------------------------------------------
+    def forward(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
+        """positions [N, 3] angstrom, box [3, 3] or None, types [N] int64 -> energy [] eV."""
+        return self.atomic_energies(positions, box, types).sum()
+
+    def atomic_energies(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
+        """[N] atomic energies, eV (including the per-type bias)."""
+        pairs, shifts, num_pairs = self.neighbors(positions, box)
+        return self.atomic_energies_from_pairs(positions, box, types, pairs, shifts, num_pairs)
+
+    def neighbors(self, positions: torch.Tensor, box: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Full pair list within rcut with the static capacity N * sum(sel)."""
+        return neighbor_pairs(positions, self.rcut, box, positions.shape[0] * self.sel_total, True)
+
+    def atomic_energies_from_pairs(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
+                                   pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> torch.Tensor:
+        """Atomic energies [N] from a precomputed full pair list (training caches the lists)."""
+        num_atoms = positions.shape[0]
+        center = pairs[0].clamp(min=0)
+        neighbor = pairs[1].clamp(min=0)
+        valid = pairs[0] >= 0
+        self.check_sel(num_atoms, types, center, neighbor, valid, num_pairs, pairs.shape[1], positions.device.type == "cpu")
+        s_hat, r_hat = self.normalized_environment(positions, box, types, center, neighbor, shifts, valid)
+        t = self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
+                                    types.index_select(0, neighbor), valid, num_atoms)
+        return self.fit(self.descriptor(t), types)
+
+    # ----- pieces (compression replaces embedding_contract only) ----------------------------
+    def normalized_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
+                               center: torch.Tensor, neighbor: torch.Tensor, shifts: torch.Tensor,
+                               valid: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """-> (s_hat [E], r_hat [E, 4]): normalised environment rows, zero for padded edges."""
+        vectors = positions.index_select(0, neighbor) - positions.index_select(0, center)
+        if box is not None:
+            vectors = vectors + shifts.to(positions.dtype) @ box
+        # Padded slots: a dummy vector beyond rcut (s = 0) keeps norms and gradients finite.
+        far = torch.zeros_like(vectors)
+        far[:, 0] = 2.0 * self.rcut
+        vectors = torch.where(valid.unsqueeze(1), vectors, far)
+        rows = environment_rows(vectors, self.rcut_smth, self.rcut)
+        center_type = types.index_select(0, center)
+        r_hat = (rows - self.davg.index_select(0, center_type)) / self.dstd.index_select(0, center_type)
+        r_hat = r_hat * valid.unsqueeze(1).to(r_hat.dtype)
+        return r_hat[:, 0], r_hat
+
+    def embedding_contract(self, s_hat: torch.Tensor, r_hat: torch.Tensor, center: torch.Tensor,
+                           center_type: torch.Tensor, neighbor_type: torch.Tensor, valid: torch.Tensor,
+                           num_atoms: int) -> torch.Tensor:
+        """T_i = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij: edges [E] -> [num_atoms, M, 4]."""
+        net_index = neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
+        out = torch.zeros(num_atoms, self.neuron[-1], 4, dtype=r_hat.dtype, device=r_hat.device)
+        for k, net in enumerate(self.embeddings):
+            edges = torch.nonzero(valid & (net_index == k)).squeeze(1)
+            g = net(s_hat.index_select(0, edges).unsqueeze(1))  # [e, M]
+            outer = g.unsqueeze(2) * r_hat.index_select(0, edges).unsqueeze(1)  # [e, M, 4]
+            out = out.index_add(0, center.index_select(0, edges), outer)
+        return out / float(self.sel_total)
+
+    def descriptor(self, t: torch.Tensor) -> torch.Tensor:
+        """T [N, M, 4] -> D [N, M * axis_neuron] = flatten(T T[:axis]^T)."""
+        d = torch.bmm(t, t[:, : self.axis_neuron, :].transpose(1, 2))
+        return d.reshape(t.shape[0], -1)
+
+    def fit(self, d: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Per-type fitting nets plus energy bias: D [N, F] -> atomic energies [N]."""
+        energies = self.energy_bias.index_select(0, types).to(d.dtype)
+        for k, net in enumerate(self.fittings):
+            atoms = torch.nonzero(types == k).squeeze(1)
+            energies = energies.index_add(0, atoms, net(d.index_select(0, atoms)).squeeze(1))
+        return energies
+
+    def check_sel(self, num_atoms: int, types: torch.Tensor, center: torch.Tensor, neighbor: torch.Tensor,
+                  valid: torch.Tensor, num_pairs: torch.Tensor, capacity: int, on_cpu: bool) -> None:
+        """Detects more neighbours than ``sel``: RuntimeError on the CPU, ``sel_overflow`` elsewhere."""
+        counts = torch.zeros(num_atoms * self.ntypes, dtype=torch.long, device=center.device)
+        counts = counts.index_add(0, center * self.ntypes + types.index_select(0, neighbor), valid.to(torch.long))
+        counts = counts.view(num_atoms, self.ntypes)
+        excess = counts > self.sel_tensor.unsqueeze(0)
+        if on_cpu:
+            if int(num_pairs[0]) > capacity:
+                raise RuntimeError("SeE2A: " + str(int(num_pairs[0])) + " neighbour pairs within rcut exceed the capacity "
+                                   + str(capacity) + " = N * sum(sel); increase sel " + str(self.sel))
+            if bool(excess.any()):
+                atom_and_type = torch.nonzero(excess)[0]
+                atom = int(atom_and_type[0])
+                t = int(atom_and_type[1])
+                raise RuntimeError("SeE2A: atom " + str(atom) + " has " + str(int(counts[atom, t])) + " neighbours of type "
+                                   + self.type_map[t] + " within rcut " + str(self.rcut) + " but sel[" + str(t) + "] = "
+                                   + str(self.sel[t]) + "; increase sel")
+        else:
+            flag = (excess.any() | (num_pairs[0] > capacity)).to(torch.long).view(1)
+            self.sel_overflow.copy_(torch.maximum(self.sel_overflow, flag))

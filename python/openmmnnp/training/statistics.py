@@ -1,0 +1,47 @@
+"""Data statistics a model needs before training: env-matrix scale, energy bias, min distance."""
+
+from __future__ import annotations
+
+from typing import List
+
+import torch
+
+from openmmnnp.models.env_matrix import environment_rows
+from openmmnnp.models.se_e2_a import SeE2A
+
+
+@torch.no_grad()
+def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[torch.Tensor],
+                   pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
+                   energies: torch.Tensor) -> None:
+    """Fills model.dstd, model.energy_bias and model.min_neighbor_distance from training frames.
+
+    dstd per centre type: RMS of the radial column s and of the angular columns s x/r (davg
+    stays zero, see :mod:`openmmnnp.models.se_e2_a`). Energy bias: least-squares fit of the
+    frame energies to per-type atom counts (minimum-norm if the composition never varies).
+    Inputs are in model units; pairs are full lists without padding.
+    """
+    ntypes = model.ntypes
+    sum_s2 = torch.zeros(ntypes, dtype=torch.float64)
+    sum_a2 = torch.zeros(ntypes, dtype=torch.float64)
+    count = torch.zeros(ntypes, dtype=torch.float64)
+    min_distance = float("inf")
+    for pos, box, pair, shift in zip(positions, boxes, pairs, shifts):
+        pos = pos.double()
+        vectors = pos[pair[1]] - pos[pair[0]] + shift.double() @ box.double()
+        min_distance = min(min_distance, float(vectors.norm(dim=1).min()))
+        rows = environment_rows(vectors, model.rcut_smth, model.rcut)
+        center_type = types[pair[0]]
+        sum_s2.index_add_(0, center_type, rows[:, 0] ** 2)
+        sum_a2.index_add_(0, center_type, (rows[:, 1:] ** 2).mean(1))
+        count.index_add_(0, center_type, torch.ones_like(rows[:, 0]))
+    count = count.clamp(min=1.0)
+    dstd = torch.ones(ntypes, 4, dtype=torch.float64)
+    dstd[:, 0] = (sum_s2 / count).sqrt()
+    dstd[:, 1:] = (sum_a2 / count).sqrt().unsqueeze(1)
+    dstd[dstd < 1e-2] = 1.0  # a type without neighbours keeps unit scale
+    model.dstd.copy_(dstd)
+    counts = torch.stack([(types == t).sum() for t in range(ntypes)]).double().expand(len(energies), ntypes)
+    bias = torch.linalg.lstsq(counts, energies.double().unsqueeze(1), driver="gelsd").solution.squeeze(1)
+    model.energy_bias.copy_(bias)
+    model.min_neighbor_distance.fill_(min_distance)

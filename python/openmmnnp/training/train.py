@@ -1,0 +1,35 @@
+"""``openmm-nnp train``: train an se_e2_a potential on frame files."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from openmmnnp.training.trainer import TrainConfig, train
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train an se_e2_a potential (energy + force loss)")
+    parser.add_argument("data", nargs="+", help="frame files (.npz from `openmm-nnp data`)")
+    parser.add_argument("--output-dir", required=True, help="checkpoint.pt, model.pt, learning_curve.csv/.png go here")
+    parser.add_argument("--resume", action="store_true", help="continue from output-dir/checkpoint.pt")
+    defaults = TrainConfig(data=[], output_dir="")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("data", "output_dir"):
+            continue
+        value = getattr(defaults, field.name)
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif isinstance(value, list):
+            parser.add_argument(flag, type=type(value[0]), nargs="+", default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    train(TrainConfig(**values), resume=args.resume)
+    print(f"wrote {args.output_dir}/model.pt")
+    return 0

@@ -1,0 +1,211 @@
+"""Energy + force training of an se_e2_a model on a frame file (DeePMD's loss and schedules).
+
+Loss per step (one frame):  pe * (dE / N)^2 + pf * mean(|dF|^2 over 3N components),
+with pe, pf moving from their start to their limit values as the learning rate decays.
+Everything inside is in model units (angstrom, eV); frame files are converted through
+:mod:`openmmnnp.units`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from openmmnnp import units
+from openmmnnp.data.frames import Frames, concatenate, load_frames
+from openmmnnp.models.se_e2_a import SeE2A
+from openmmnnp.training.schedule import learning_rate, prefactor
+from openmmnnp.training.statistics import set_statistics
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data: List[str]
+    output_dir: str
+    steps: int = 6000
+    start_lr: float = 2e-3
+    stop_lr: float = 2e-5
+    start_pref_e: float = 0.02
+    limit_pref_e: float = 1.0
+    start_pref_f: float = 1000.0
+    limit_pref_f: float = 1.0
+    validation_fraction: float = 0.1
+    validate_every: int = 250
+    validation_frames: int = 16
+    seed: int = 1
+    threads: int = 2
+    time_limit_minutes: float = 0.0  # 0: no limit; else stop (and save) after this wall time
+    rcut: float = 6.0
+    rcut_smth: float = 0.5
+    sel: List[int] = dataclasses.field(default_factory=lambda: [46, 92])
+    neuron: List[int] = dataclasses.field(default_factory=lambda: [8, 16, 32])
+    axis_neuron: int = 4
+    fitting: List[int] = dataclasses.field(default_factory=lambda: [64, 64, 64])
+    type_one_side: bool = False
+
+
+def model_from_config(config: TrainConfig, type_map: List[str]) -> SeE2A:
+    return SeE2A(type_map, config.rcut, config.rcut_smth, config.sel, config.neuron, config.axis_neuron,
+                 config.fitting, config.type_one_side)
+
+
+class FrameSet:
+    """Frames in model units with their full pair lists computed once (positions never move)."""
+
+    def __init__(self, frames: Frames, model: SeE2A) -> None:
+        to_length = 1.0 / units.length_factor(model.length_unit)
+        to_energy = 1.0 / units.energy_factor(model.energy_unit)
+        self.positions = torch.from_numpy(frames.positions.astype(np.float32) * to_length)
+        self.box = torch.from_numpy(frames.box.astype(np.float32) * to_length)
+        self.energy = torch.from_numpy(frames.energy * to_energy)  # float64
+        self.forces = torch.from_numpy(frames.forces.astype(np.float32) * (to_energy / to_length))
+        self.types = torch.from_numpy(frames.types.astype(np.int64))
+        self.pairs: List[torch.Tensor] = []
+        self.shifts: List[torch.Tensor] = []
+        for k in range(len(frames)):
+            pairs, shifts, num_pairs = model.neighbors(self.positions[k], self.box[k])
+            n = int(num_pairs[0])
+            if n > pairs.shape[1]:
+                raise RuntimeError(f"frame {k}: {n} pairs exceed the capacity N * sum(sel); increase sel {model.sel}")
+            self.pairs.append(pairs[:, :n].clone())
+            self.shifts.append(shifts[:n].clone())
+
+    def __len__(self) -> int:
+        return int(self.positions.shape[0])
+
+
+def energy_and_forces(model: SeE2A, data: FrameSet, k: int, create_graph: bool):
+    """(energy [] eV, forces [N, 3] eV/angstrom) of frame k."""
+    positions = data.positions[k].clone().requires_grad_(True)
+    pairs = data.pairs[k]
+    num_pairs = torch.tensor([pairs.shape[1]])
+    energy = model.atomic_energies_from_pairs(positions, data.box[k], data.types, pairs, data.shifts[k], num_pairs).sum()
+    (grad,) = torch.autograd.grad(energy, positions, create_graph=create_graph)
+    return energy, -grad
+
+
+def evaluate(model: SeE2A, data: FrameSet, frames: List[int]) -> Dict[str, float]:
+    """RMSE of energy per atom (eV/atom) and of force components (eV/angstrom) over ``frames``."""
+    de, df, n = [], [], data.types.shape[0]
+    for k in frames:
+        energy, forces = energy_and_forces(model, data, k, create_graph=False)
+        de.append((float(energy) - float(data.energy[k])) / n)
+        df.append(((forces.detach() - data.forces[k]) ** 2).mean().item())
+    return {"rmse_e_per_atom": float(np.sqrt(np.mean(np.square(de)))), "rmse_f": float(np.sqrt(np.mean(df)))}
+
+
+def _split(num_frames: int, fraction: float, seed: int):
+    order = np.random.default_rng(seed).permutation(num_frames)
+    num_val = max(1, int(round(fraction * num_frames)))
+    return sorted(order[num_val:].tolist()), sorted(order[:num_val].tolist())
+
+
+def plot_learning_curve(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = list(csv.DictReader(open(csv_path)))
+    if not rows:
+        return
+    step = [int(r["step"]) for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key, label in ((axes[0], "rmse_e_per_atom", "energy RMSE (meV/atom)"), (axes[1], "rmse_f", "force RMSE (meV/Å)")):
+        ax.semilogy(step, [1000 * float(r["train_" + key]) for r in rows], label="train (running)")
+        ax.semilogy(step, [1000 * float(r["val_" + key]) for r in rows], label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> SeE2A:
+    """Trains (or resumes) and writes into config.output_dir: checkpoint.pt (resumable),
+    model.pt (TorchScript, float32), learning_curve.csv and learning_curve.png. Returns the model."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(config.threads)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / "checkpoint.pt"
+    csv_path = out / "learning_curve.csv"
+    frames = concatenate([load_frames(p) for p in config.data])
+    torch.manual_seed(config.seed)
+    model = model_from_config(config, frames.type_map)
+    data = FrameSet(frames, model)
+    train_frames, val_frames = _split(len(data), config.validation_fraction, config.seed)
+    val_frames = val_frames[: config.validation_frames]
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.start_lr)
+    rng = np.random.default_rng(config.seed)
+    step = 0
+    if resume and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        step = state["step"]
+    else:
+        set_statistics(model, [data.positions[k] for k in train_frames], [data.box[k] for k in train_frames],
+                       [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types,
+                       data.energy[train_frames])
+        with open(csv_path, "w", newline="") as f:
+            csv.writer(f).writerow(["step", "lr", "train_rmse_e_per_atom", "train_rmse_f", "val_rmse_e_per_atom",
+                                    "val_rmse_f", "wall_s"])
+
+    def save_checkpoint() -> None:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
+                    "step": step, "config": dataclasses.asdict(config), "type_map": frames.type_map}, checkpoint_path)
+
+    num_atoms = data.types.shape[0]
+    start = time.time()
+    running_e: List[float] = []
+    running_f: List[float] = []
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train", unit="step")
+    stopped_early = False
+    while step < config.steps:
+        lr = learning_rate(step, config.steps, config.start_lr, config.stop_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        pe = prefactor(lr, config.start_lr, config.start_pref_e, config.limit_pref_e)
+        pf = prefactor(lr, config.start_lr, config.start_pref_f, config.limit_pref_f)
+        k = train_frames[int(rng.integers(len(train_frames)))]
+        energy, forces = energy_and_forces(model, data, k, create_graph=True)
+        de = (energy - data.energy[k].to(energy.dtype)) / num_atoms
+        df2 = ((forces - data.forces[k]) ** 2).mean()
+        loss = pe * de * de + pf * df2
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        running_e.append(float(de.detach()) ** 2)
+        running_f.append(float(df2.detach()))
+        bar.update(1)
+        over_time = config.time_limit_minutes > 0 and time.time() - start > 60 * config.time_limit_minutes
+        if step % config.validate_every == 0 or step == config.steps or over_time:
+            val = evaluate(model, data, val_frames)
+            train_e, train_f = math.sqrt(np.mean(running_e)), math.sqrt(np.mean(running_f))
+            running_e, running_f = [], []
+            with open(csv_path, "a", newline="") as f:
+                csv.writer(f).writerow([step, f"{lr:.3e}", f"{train_e:.6f}", f"{train_f:.6f}",
+                                        f"{val['rmse_e_per_atom']:.6f}", f"{val['rmse_f']:.6f}", f"{time.time() - start:.1f}"])
+            bar.set_postfix(val_e=f"{1000 * val['rmse_e_per_atom']:.2f}meV/at", val_f=f"{1000 * val['rmse_f']:.0f}meV/A")
+            save_checkpoint()
+        if over_time:
+            stopped_early = True
+            break
+    bar.close()
+    save_checkpoint()
+    plot_learning_curve(csv_path, out / "learning_curve.png")
+    model.eval()
+    torch.jit.script(model).save(str(out / "model.pt"))
+    if stopped_early:
+        print(f"stopped at step {step} of {config.steps}: time limit {config.time_limit_minutes} min reached")
+    return model
