@@ -9,4 +9,8 @@ TORCH_LIBRARY(openmmnnp, m) {
   // Cell-list neighbour search (plugin/neighbors/neighbors.h): fixed-capacity pair list,
   // integer periodic shifts and the true pair count, on device, never read by the op.
   m.def("neighbor_pairs(Tensor positions, float cutoff, Tensor? box, int max_pairs, bool full) -> (Tensor, Tensor, Tensor)");
+  // Compressed embedding (plugin/tabulate/tabulate_fusion.h): T[i] = sum over edges e of atom i of
+  // G_{table_index[e]}(s_hat[e]) (x) r_hat[e], G from polynomial tables; table_index < 0 skips the edge.
+  m.def("tabulate_fusion(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, int num_atoms) -> Tensor");
+  m.def("tabulate_fusion_backward(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, Tensor grad_output) -> (Tensor, Tensor)");
 }

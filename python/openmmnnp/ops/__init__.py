@@ -2,5 +2,6 @@
 
 from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
 from openmmnnp.ops.neighbors import neighbor_pairs
+from openmmnnp.ops.tabulate import tabulate_fusion
 
-__all__ = ["dense_neighbor_pairs", "neighbor_pairs"]
+__all__ = ["dense_neighbor_pairs", "neighbor_pairs", "tabulate_fusion"]

@@ -1,0 +1,32 @@
+// Argument checks of openmmnnp::tabulate_fusion(_backward), shared by the CPU and CUDA kernels.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace openmmnnp {
+namespace tabulate {
+
+inline void check_inputs(const char* op, const at::Tensor& table, const at::Tensor& table_info, const at::Tensor& s_hat,
+                         const at::Tensor& r_hat, const at::Tensor& center, const at::Tensor& table_index) {
+  TORCH_CHECK(table.dim() == 4 && table.size(3) == 6, op, ": table must be [num_tables, num_intervals, M, 6], got ", table.sizes());
+  TORCH_CHECK(table.size(0) > 0 && table.size(1) > 0, op, ": table is empty, got ", table.sizes());
+  TORCH_CHECK(table.is_floating_point() && (table.scalar_type() == at::kFloat || table.scalar_type() == at::kDouble),
+              op, ": table must be float32 or float64, got ", table.scalar_type());
+  TORCH_CHECK(table_info.dim() == 1 && table_info.numel() == 5 && table_info.is_floating_point(), op,
+              ": table_info must be a floating-point [5] tensor (lower, upper, upper2, stride, stride2), got ", table_info.sizes());
+  const int64_t E = s_hat.numel();
+  TORCH_CHECK(s_hat.dim() == 1, op, ": s_hat must be [E], got ", s_hat.sizes());
+  TORCH_CHECK(r_hat.dim() == 2 && r_hat.size(0) == E && r_hat.size(1) == 4, op, ": r_hat must be [E, 4] with E = ", E, ", got ", r_hat.sizes());
+  TORCH_CHECK(s_hat.scalar_type() == table.scalar_type() && r_hat.scalar_type() == table.scalar_type(), op,
+              ": table, s_hat and r_hat must share one dtype, got ", table.scalar_type(), ", ", s_hat.scalar_type(), ", ", r_hat.scalar_type());
+  TORCH_CHECK(center.dim() == 1 && center.numel() == E && center.scalar_type() == at::kLong, op,
+              ": center must be int64 [E] with E = ", E, ", got ", center.scalar_type(), " ", center.sizes());
+  TORCH_CHECK(table_index.dim() == 1 && table_index.numel() == E && table_index.scalar_type() == at::kLong, op,
+              ": table_index must be int64 [E] with E = ", E, ", got ", table_index.scalar_type(), " ", table_index.sizes());
+  const auto device = table.device();
+  for (const at::Tensor* t : {&table_info, &s_hat, &r_hat, &center, &table_index})
+    TORCH_CHECK(t->device() == device, op, ": all tensors must be on ", device, ", got one on ", t->device());
+}
+
+}  // namespace tabulate
+}  // namespace openmmnnp
