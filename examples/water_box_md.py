@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="MD steps of 0.5 fs for each run (default 1500 = 0.75 ps)")
     parser.add_argument("--box-edge", type=float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters; >= 1.25)")
-    parser.add_argument("--model", default=None, help="TorchScript model file (default: the shipped water-se_e2_a)")
+    parser.add_argument("--model", default=None, help="TorchScript model file (default: the shipped water-se_e2_a-compressed)")
     parser.add_argument("--platform", default=None, help="OpenMM platform (default: CUDA, else CPU, else Reference)")
     parser.add_argument("--output-dir", default="water_box_md_output", help="where energies and the RDF plot go")
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    model = args.model or str(openmmnnp.pretrained_path("water-se_e2_a"))
+    model = args.model or str(openmmnnp.pretrained_path("water-se_e2_a-compressed"))
     platform = best_platform(args.platform)
     system, topology, positions = reference_water_box(args.box_edge)
     print(f"{topology.getNumResidues()} waters in a {args.box_edge} nm box, model {model}, platform {platform.getName()}")
