@@ -18,7 +18,7 @@ from openmmnnp import units
 from openmmnnp.compression import compress
 from openmmnnp.data import load_frames
 from openmmnnp.models import SeE2A
-from openmmnnp.training.statistics import set_statistics
+from openmmnnp.training.statistics import frame_neighbors, set_statistics
 
 FRAMES = Path(__file__).resolve().parents[1] / "tests" / "data" / "water_frames.npz"
 
@@ -47,11 +47,7 @@ def main() -> None:
     energy = torch.from_numpy(frames.energy / units.energy_factor("eV"))
     torch.manual_seed(0)
     model = SeE2A(["O", "H"], neuron=[25, 50, 100], axis_neuron=16, fitting=[64, 64, 64]).double()
-    pairs, shifts = [], []
-    for k in range(len(positions)):
-        p, s, n = model.neighbors(positions[k], box[k])
-        pairs.append(p[:, : int(n[0])])
-        shifts.append(s[: int(n[0])])
+    pairs, shifts = frame_neighbors(model, list(positions), list(box))
     set_statistics(model, list(positions), list(box), pairs, shifts, types, energy)
     compressed = compress(model)
     pos, b = positions[0], box[0]

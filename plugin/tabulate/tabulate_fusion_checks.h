@@ -28,5 +28,13 @@ inline void check_inputs(const char* op, const at::Tensor& table, const at::Tens
     TORCH_CHECK(t->device() == device, op, ": all tensors must be on ", device, ", got one on ", t->device());
 }
 
+inline void check_grad_output(const char* op, const at::Tensor& table, const at::Tensor& grad_output) {
+  const int64_t M = table.size(2);
+  TORCH_CHECK(grad_output.dim() == 3 && grad_output.size(1) == M && grad_output.size(2) == 4, op,
+              ": grad_output must be [N, M, 4] with M = ", M, ", got ", grad_output.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == table.scalar_type() && grad_output.device() == table.device(), op,
+              ": grad_output must match the table's dtype and device");
+}
+
 }  // namespace tabulate
 }  // namespace openmmnnp

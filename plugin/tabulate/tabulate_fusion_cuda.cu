@@ -152,10 +152,7 @@ static std::tuple<at::Tensor, at::Tensor> tabulate_fusion_backward_cuda(const at
   const char* op = "openmmnnp::tabulate_fusion_backward";
   tabulate::check_inputs(op, table, table_info, s_hat, r_hat, center, table_index);
   const int64_t M = table.size(2);
-  TORCH_CHECK(grad_output.dim() == 3 && grad_output.size(1) == M && grad_output.size(2) == 4, op,
-              ": grad_output must be [N, M, 4] with M = ", M, ", got ", grad_output.sizes());
-  TORCH_CHECK(grad_output.scalar_type() == table.scalar_type() && grad_output.device() == table.device(), op,
-              ": grad_output must match the table's dtype and device");
+  tabulate::check_grad_output(op, table, grad_output);
   const c10::cuda::CUDAGuard guard(s_hat.device());
   const at::Tensor tab = table.contiguous(), s = s_hat.contiguous(), r = r_hat.contiguous();
   const at::Tensor c = center.contiguous(), ti = table_index.contiguous(), dT = grad_output.contiguous();

@@ -10,7 +10,7 @@ import openmmnnp  # noqa: F401  (loads the op library)
 from openmmnnp import units
 from openmmnnp.data import load_frames
 from openmmnnp.models import SeE2A
-from openmmnnp.training.statistics import set_statistics
+from openmmnnp.training.statistics import frame_neighbors, set_statistics
 
 FRAMES = Path(__file__).resolve().parents[1] / "data" / "water_frames.npz"
 
@@ -29,11 +29,7 @@ def make_model(water, type_one_side: bool = False, **kwargs) -> SeE2A:
     positions, box, types, energy = water
     torch.manual_seed(7)
     model = SeE2A(["O", "H"], type_one_side=type_one_side, **kwargs).double()
-    pairs, shifts = [], []
-    for k in range(len(positions)):
-        p, s, n = model.neighbors(positions[k], box[k])
-        pairs.append(p[:, : int(n[0])])
-        shifts.append(s[: int(n[0])])
+    pairs, shifts = frame_neighbors(model, list(positions), list(box))
     set_statistics(model, list(positions), list(box), pairs, shifts, types, energy)
     return model
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import torch
 
@@ -11,6 +11,16 @@ from openmmnnp.models.se_e2_a import SeE2A
 
 
 @torch.no_grad()
+def frame_neighbors(model: SeE2A, positions: List[torch.Tensor], boxes: List[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """The model's full neighbour lists of each frame, padding cut off: (pairs [2, P_k], shifts [P_k, 3]) lists."""
+    pairs, shifts = [], []
+    for pos, box in zip(positions, boxes):
+        p, s, n = model.neighbors(pos, box)
+        pairs.append(p[:, : int(n[0])])
+        shifts.append(s[: int(n[0])])
+    return pairs, shifts
+
+
 def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[torch.Tensor],
                    pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
                    energies: torch.Tensor) -> None:
