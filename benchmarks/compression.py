@@ -2,18 +2,27 @@
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compression.py [--threads 1] [--repeat 5]
 Prints one table, all timings measured side by side in this run (median of --repeat).
+
+With --water-boxes 2.0 3.0 5.0 6.3 it instead compares the shipped water-se_e2_a and
+water-se_e2_a-compressed models (float32) on openmmtools WaterBox systems of those edges (nm):
+median energy+forces time and peak memory, each model and size in a fresh subprocess
+(peak RSS during the evaluations minus RSS before the first one).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import openmmnnp  # noqa: F401
+import openmmnnp
 from openmmnnp import units
 from openmmnnp.compression import compress
 from openmmnnp.data import load_frames
@@ -33,12 +42,62 @@ def median_time(fn, repeat: int) -> float:
     return float(np.median(times))
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def water_box_worker(model_name: str, edge_nm: float, repeat: int) -> dict:
+    """Times energy+forces of a shipped model on a WaterBox; returns atoms, median s, peak MB."""
+    from openmmtools.testsystems import WaterBox
+    import openmm.unit as unit
+
+    water = WaterBox(box_edge=edge_nm * unit.nanometer, cutoff=0.5 * unit.nanometer)
+    to_a = 1.0 / units.length_factor("angstrom")
+    x = torch.tensor(water.positions.value_in_unit(unit.nanometer) * to_a, dtype=torch.float32)
+    vectors = water.system.getDefaultPeriodicBoxVectors()
+    box = torch.tensor([[v[k].value_in_unit(unit.nanometer) * to_a for k in range(3)] for v in vectors], dtype=torch.float32)
+    types = torch.tensor([0 if a.element.symbol == "O" else 1 for a in water.topology.atoms()])
+    model = torch.jit.load(str(openmmnnp.pretrained_path(model_name)))
+    before = rss_mb()
+
+    def run():
+        y = x.clone().requires_grad_(True)
+        model(y, box, types).backward()
+
+    seconds = median_time(run, repeat)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {"atoms": int(x.shape[0]), "seconds": seconds, "peak_mb": peak - before}
+
+
+def water_box_table(edges: list[float], threads: int, repeat: int) -> None:
+    print(f"shipped water models, float32, energy + forces, {threads} thread(s), median of {repeat}")
+    print(f"{'edge nm':>7} {'atoms':>6} {'original ms':>12} {'compressed ms':>14} {'speed-up':>9} {'original MB':>12} {'compressed MB':>14} {'memory ratio':>13}")
+    for edge in edges:
+        results = []
+        for name in ("water-se_e2_a", "water-se_e2_a-compressed"):
+            out = subprocess.run([sys.executable, __file__, "--worker", name, str(edge), "--threads", str(threads), "--repeat", str(repeat)],
+                                 capture_output=True, text=True, check=True)
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        o, c = results
+        print(f"{edge:7.1f} {o['atoms']:6d} {1e3 * o['seconds']:12.1f} {1e3 * c['seconds']:14.1f} {o['seconds'] / c['seconds']:9.2f} "
+              f"{o['peak_mb']:12.0f} {c['peak_mb']:14.0f} {o['peak_mb'] / max(c['peak_mb'], 1.0):13.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--water-boxes", type=float, nargs="*", help="WaterBox edges in nm: compare the shipped models")
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "EDGE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(water_box_worker(args.worker[0], float(args.worker[1]), args.repeat)))
+        return
+    if args.water_boxes:
+        water_box_table(args.water_boxes, args.threads, args.repeat)
+        return
     frames = load_frames(FRAMES)
     to_a = 1.0 / units.length_factor("angstrom")
     positions = torch.from_numpy(frames.positions.astype(np.float64) * to_a)
