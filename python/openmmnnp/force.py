@@ -147,7 +147,7 @@ def _model_dtype(model: torch.jit.ScriptModule) -> torch.dtype:
     return torch.float32
 
 
-def _atom_types(type_map: Sequence[str], topology: Optional[openmm.app.Topology], atoms: Sequence[int], num_particles: int) -> torch.Tensor:
+def _atom_types(type_map: Sequence[str], topology: Optional[openmm.app.Topology], atoms: Sequence[int]) -> torch.Tensor:
     if topology is None:
         if len(type_map) != 1:
             raise ValueError(f"NNPForce: the model has {len(type_map)} atom types {list(type_map)}; pass the Topology so that they can be assigned")
@@ -228,7 +228,7 @@ def NNPForce(
     else:
         raise ValueError("NNPForce: pass the Topology (or the System) so that the atoms are known")
     selected = _check_atoms(atoms, num_particles)
-    types = _atom_types(scripted.type_map, topology, selected, num_particles)
+    types = _atom_types(scripted.type_map, topology, selected)
 
     if periodic is None:
         # The topology's box is the user's statement; a System only "uses" periodicity once
