@@ -5,12 +5,18 @@
 //     -> (Tensor pairs, Tensor shifts, Tensor num_pairs)
 // positions [N,3] float32/float64; box [3,3] (rows = box vectors, OpenMM reduced triclinic form:
 // a=(ax,0,0), b=(bx,by,0), c=(cx,cy,cz), |bx|,|cx| <= ax/2, |cy| <= by/2) or None (no periodicity);
-// max_pairs >= 0 the fixed capacity. Outputs: pairs [2,max_pairs] int64 padded with -1,
-// shifts [max_pairs,3] int32 (zero in padding) with r[j] - r[i] + shifts @ box the pair vector,
+// max_pairs >= 0 the fixed capacity. Outputs: pairs [2,max_pairs] int32 padded with -1,
+// shifts [max_pairs,3] int16 (zero in padding) with r[j] - r[i] + shifts @ box the pair vector,
 // num_pairs [1] int64 = the true number of pairs (may exceed max_pairs: then only max_pairs are
 // written, nothing out of bounds). Half list: each unordered (i, j, shift) once (i < j, or i == j
 // with the first nonzero shift component positive); full list: both orders. Every periodic image
 // closer than the cutoff is listed, so boxes smaller than 2*cutoff are handled (multiple images).
+// The outputs are narrow on purpose (14 bytes per pair slot instead of 28): they are the op's whole
+// memory. int32 atom indices bound N below 2^31 (checked); every count and offset is int64. int16
+// shifts hold the cell-image offset (|s| <= kMaxCellRange + 1) plus the difference of the two
+// atoms' wraps into the box, so positions may lie at most kMaxWrap box lengths outside the box
+// (OpenMM does not wrap positions: a molecule diffusing for microseconds in a small box drifts
+// tens of boxes away; tens of thousands would mean a broken simulation).
 //
 // Algorithm: fractional coordinates are wrapped into the primary cell (the integer wrap is kept to
 // build the shifts); along each lattice direction d the cell count is n_d = floor(w_d * k / cutoff)
@@ -23,7 +29,8 @@
 // instead num_pairs holds a negative code and all pairs are -1:
 //   kNonFinitePositions (-1): a position is NaN or infinite;
 //   kBadBox (-2): the box is not in reduced form, not finite, or degenerate;
-//   kBoxTooSmall (-3): a box width is below cutoff / 32 (more than 64 cell layers of images).
+//   kBoxTooSmall (-3): a box width is below cutoff / 32 (more than 64 cell layers of images);
+//   kFarFromBox (-4): a position lies more than kMaxWrap box lengths outside the periodic box.
 // openmmnnp.ops.neighbors.check_neighbor_overflow turns these codes into clear errors.
 #pragma once
 
@@ -42,6 +49,9 @@ namespace neighbors {
 constexpr int64_t kNonFinitePositions = -1;
 constexpr int64_t kBadBox = -2;
 constexpr int64_t kBoxTooSmall = -3;
+constexpr int64_t kFarFromBox = -4;
+// Largest wrap |k| of a position into the periodic box (keeps shifts within int16).
+constexpr double kMaxWrap = 16000.0;
 // Most cell layers scanned per direction: beyond it the box is absurdly small for the cutoff.
 constexpr int64_t kMaxCellRange = 64;
 // Cells per cutoff along each direction: smaller cells mean fewer rejected candidates.
@@ -161,13 +171,16 @@ NNP_HD inline int64_t cell_of(double f, int64_t n) {
 }
 
 // Wrap an atom: fractional coordinates f (periodic: into [0,1), image k = floor(f)), cell coords.
-NNP_HD inline void locate(const Grid& g, const double r[3], int64_t cell[3], int32_t k[3]) {
+// Returns false when the atom lies more than kMaxWrap box lengths away (its k is then set to 0).
+NNP_HD inline bool locate(const Grid& g, const double r[3], int64_t cell[3], int32_t k[3]) {
   double f[3];
+  bool near = true;
   if (g.periodic) {
     to_fractional(g.box, r, f);
     for (int d = 0; d < 3; ++d) {
       double fl = floor(f[d]);
-      if (!is_finite(fl) || fabs(fl) > 1e9) fl = 0;  // flagged elsewhere; keeps the int cast defined
+      if (is_finite(fl) && fabs(fl) > kMaxWrap) near = false;
+      if (!is_finite(fl) || fabs(fl) > kMaxWrap) fl = 0;  // NaN is flagged elsewhere; keeps the cast defined
       k[d] = (int32_t)fl;
       cell[d] = cell_of(f[d] - fl, g.n[d]);
     }
@@ -177,6 +190,7 @@ NNP_HD inline void locate(const Grid& g, const double r[3], int64_t cell[3], int
       cell[d] = cell_of((r[d] - g.origin[d]) / g.box[d][d], g.n[d]);
     }
   }
+  return near;
 }
 
 // Half list keeps (i, j, s) with i < j, or i == j and the first nonzero shift positive.

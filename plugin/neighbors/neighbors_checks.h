@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstdint>
 
 namespace openmmnnp {
 namespace neighbors {
@@ -16,6 +17,8 @@ inline void check_arguments(const at::Tensor& positions, double cutoff, const c1
   TORCH_CHECK(positions.scalar_type() == at::kFloat || positions.scalar_type() == at::kDouble,
               "openmmnnp::neighbor_pairs: positions must be float32 or float64, got ", positions.scalar_type());
   TORCH_CHECK(std::isfinite(cutoff) && cutoff > 0, "openmmnnp::neighbor_pairs: cutoff must be positive and finite, got ", cutoff);
+  TORCH_CHECK(positions.size(0) <= INT32_MAX, "openmmnnp::neighbor_pairs: at most 2^31 - 1 atoms (pairs are int32), got ",
+              positions.size(0));
   TORCH_CHECK(max_pairs >= 0, "openmmnnp::neighbor_pairs: max_pairs must be >= 0 (the Python wrapper resolves -1), got ", max_pairs);
   if (box.has_value()) {
     TORCH_CHECK(box->dim() == 2 && box->size(0) == 3 && box->size(1) == 3,

@@ -1,6 +1,7 @@
 // CPU kernel of openmmnnp::neighbor_pairs (contract and algorithm: neighbors.h).
-// Atoms are sorted by cell; two passes over them in parallel: count each atom's pairs, scan, then
-// write them at their final place. Output order is deterministic (by cell-sorted atom, then by
+// Atoms are sorted by cell. One thread: a single pass appends every atom's pairs. Several threads:
+// two passes over the atoms in parallel: count each atom's pairs, scan, then write them at their
+// final place. Output order is deterministic (by cell-sorted atom, then by
 // cell scan order); candidate cells along z are scanned as contiguous runs. No
 // temporary pair buffer is needed: memory is O(N + cells) besides the outputs.
 #include <ATen/ATen.h>
@@ -19,6 +20,10 @@ using neighbors::Grid;
 
 namespace {
 
+// Atoms per parallel task. Scanning one atom's cells costs about a microsecond, so small systems
+// stay on one thread: waking OpenMP threads costs more than it saves there.
+constexpr int64_t kGrainAtoms = 2048;
+
 // Atoms sorted by cell (counting sort, stable: ascending atom index within a cell).
 template <typename scalar_t>
 struct CellList {
@@ -34,13 +39,17 @@ CellList<scalar_t> build_cells(const Grid& g, const scalar_t* r, const scalar_t 
   CellList<scalar_t> cl;
   std::vector<int64_t> cell(3 * n), linear(n);
   std::vector<int32_t> k(3 * n);
-  at::parallel_for(0, n, 2048, [&](int64_t begin, int64_t end) {
+  std::vector<char> near(n);
+  at::parallel_for(0, n, kGrainAtoms, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const double ri[3] = {(double)r[3 * i], (double)r[3 * i + 1], (double)r[3 * i + 2]};
-      neighbors::locate(g, ri, &cell[3 * i], &k[3 * i]);
+      near[i] = neighbors::locate(g, ri, &cell[3 * i], &k[3 * i]);
       linear[i] = (cell[3 * i] * g.n[1] + cell[3 * i + 1]) * g.n[2] + cell[3 * i + 2];
     }
   });
+  for (int64_t i = 0; i < n; ++i)
+    TORCH_CHECK(near[i], "openmmnnp::neighbor_pairs: atom ", i, " lies more than ", neighbors::kMaxWrap,
+                " box lengths outside the periodic box; wrap the positions into the box");
   cl.start.assign(g.num_cells + 1, 0);
   for (int64_t i = 0; i < n; ++i) ++cl.start[linear[i] + 1];
   for (int64_t c = 0; c < g.num_cells; ++c) cl.start[c + 1] += cl.start[c];
@@ -154,8 +163,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cpu(const at::Tens
   TORCH_CHECK(g.error != neighbors::kBoxTooSmall, "openmmnnp::neighbor_pairs: the box is too small for cutoff ", cutoff,
               " (a box width below cutoff / 32 would need thousands of periodic images)");
 
-  at::Tensor pairs = at::empty({2, max_pairs}, positions.options().dtype(at::kLong));
-  at::Tensor shifts = at::empty({max_pairs, 3}, positions.options().dtype(at::kInt));
+  at::Tensor pairs = at::empty({2, max_pairs}, positions.options().dtype(at::kInt));
+  at::Tensor shifts = at::empty({max_pairs, 3}, positions.options().dtype(at::kShort));
   int64_t total = 0;
   AT_DISPATCH_FLOATING_TYPES(r.scalar_type(), "openmmnnp::neighbor_pairs", [&] {
     const scalar_t* rp = r.const_data_ptr<scalar_t>();
@@ -163,8 +172,45 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cpu(const at::Tens
     for (int c = 0; c < 9; ++c) boxs[c] = (scalar_t)box9[c];
     const CellList<scalar_t> cl = build_cells<scalar_t>(g, rp, boxs, n);
     const scalar_t cutoff2 = (scalar_t)cutoff * (scalar_t)cutoff;
+    int32_t* p0 = pairs.mutable_data_ptr<int32_t>();
+    int32_t* p1 = p0 + max_pairs;
+    int16_t* sh = shifts.mutable_data_ptr<int16_t>();
+    // Writes the pairs of slot a from output index at on (none past max_pairs); returns the new at.
+    auto write_pairs = [&](int64_t a, int64_t at) {
+      const int64_t i = cl.atom[a];
+      const int32_t* ka = &cl.k[3 * a];
+      for_each_neighbor(g, cl, boxs, cutoff2, full, a, [&](int64_t b, int32_t s0, int32_t s1, int32_t s2) {
+        if (at < max_pairs) {
+          // r_j - r_i + shift @ box = q_b - q_a + image @ box with q = r - k @ box.
+          const int64_t j = cl.atom[b];
+          const int32_t* kb = &cl.k[3 * b];
+          int32_t t0 = s0 + ka[0] - kb[0], t1 = s1 + ka[1] - kb[1], t2 = s2 + ka[2] - kb[2];
+          int64_t first = i, second = j;
+          if (!full && (i > j || (i == j && !neighbors::keep_pair(i, j, t0, t1, t2, false)))) {
+            first = j;  // half list: canonical order i < j (the reversed pair has the opposite shift)
+            second = i;
+            t0 = -t0;
+            t1 = -t1;
+            t2 = -t2;
+          }
+          p0[at] = (int32_t)first;  // N < 2^31 is checked
+          p1[at] = (int32_t)second;
+          sh[3 * at] = (int16_t)t0;  // |t| <= kMaxCellRange + 1 + 2 * kMaxWrap < 2^15
+          sh[3 * at + 1] = (int16_t)t1;
+          sh[3 * at + 2] = (int16_t)t2;
+        }
+        ++at;
+      });
+      return at;
+    };
+    if (at::get_num_threads() == 1 || n <= kGrainAtoms) {
+      // One task: a single pass appends at a running cursor (half the work of count + write).
+      for (int64_t a = 0; a < n; ++a) total = write_pairs(a, total);
+      return;
+    }
+    // Several tasks: count each slot's pairs, scan, then write each slot's pairs at its offset.
     std::vector<int64_t> offset(n + 1, 0);  // by slot
-    at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, n, kGrainAtoms, [&](int64_t begin, int64_t end) {
       for (int64_t a = begin; a < end; ++a) {
         int64_t count = 0;
         for_each_neighbor(g, cl, boxs, cutoff2, full, a, [&](int64_t, int32_t, int32_t, int32_t) { ++count; });
@@ -173,37 +219,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cpu(const at::Tens
     });
     for (int64_t a = 0; a < n; ++a) offset[a + 1] += offset[a];
     total = offset[n];
-    int64_t* p0 = pairs.mutable_data_ptr<int64_t>();
-    int64_t* p1 = p0 + max_pairs;
-    int32_t* sh = shifts.mutable_data_ptr<int32_t>();
-    at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, n, kGrainAtoms, [&](int64_t begin, int64_t end) {
       for (int64_t a = begin; a < end; ++a) {
         if (offset[a] >= max_pairs) break;  // later slots start even further: nothing fits
-        int64_t at = offset[a];
-        const int64_t i = cl.atom[a];
-        const int32_t* ka = &cl.k[3 * a];
-        for_each_neighbor(g, cl, boxs, cutoff2, full, a, [&](int64_t b, int32_t s0, int32_t s1, int32_t s2) {
-          if (at < max_pairs) {
-            // r_j - r_i + shift @ box = q_b - q_a + image @ box with q = r - k @ box.
-            const int64_t j = cl.atom[b];
-            const int32_t* kb = &cl.k[3 * b];
-            int32_t t0 = s0 + ka[0] - kb[0], t1 = s1 + ka[1] - kb[1], t2 = s2 + ka[2] - kb[2];
-            int64_t first = i, second = j;
-            if (!full && (i > j || (i == j && !neighbors::keep_pair(i, j, t0, t1, t2, false)))) {
-              first = j;  // half list: canonical order i < j (the reversed pair has the opposite shift)
-              second = i;
-              t0 = -t0;
-              t1 = -t1;
-              t2 = -t2;
-            }
-            p0[at] = first;
-            p1[at] = second;
-            sh[3 * at] = t0;
-            sh[3 * at + 1] = t1;
-            sh[3 * at + 2] = t2;
-          }
-          ++at;
-        });
+        write_pairs(a, offset[a]);
       }
     });
   });

@@ -48,7 +48,8 @@ __global__ void locate_kernel(const scalar_t* __restrict__ r, int64_t n, const G
     if (!(neighbors::is_finite(ri[0]) && neighbors::is_finite(ri[1]) && neighbors::is_finite(ri[2])))
       *error = neighbors::kNonFinitePositions;
     int64_t cell[3];
-    neighbors::locate(g, ri, cell, &k[3 * i]);  // clamps NaN to cell 0
+    if (!neighbors::locate(g, ri, cell, &k[3 * i]))  // clamps NaN to cell 0
+      *error = neighbors::kFarFromBox;
     const int64_t c = (cell[0] * g.n[1] + cell[1]) * g.n[2] + cell[2];
     linear[i] = c;
     atomicAdd((ull*)&counts[c], 1ULL);
@@ -78,7 +79,7 @@ template <typename scalar_t>
 __global__ void pairs_kernel(int64_t n, const Grid* __restrict__ grid, const int64_t* __restrict__ start, const int64_t* __restrict__ atom,
                              const int64_t* __restrict__ slot_cell, const scalar_t* __restrict__ q, const int32_t* __restrict__ slot_k,
                              scalar_t cutoff2, bool full, int64_t max_pairs, const int64_t* __restrict__ error, int64_t* __restrict__ counter,
-                             int64_t* __restrict__ p0, int64_t* __restrict__ p1, int32_t* __restrict__ sh) {
+                             int32_t* __restrict__ p0, int32_t* __restrict__ p1, int16_t* __restrict__ sh) {
   if (*error != 0) return;
   const Grid g = *grid;
   scalar_t box[9];
@@ -125,11 +126,11 @@ __global__ void pairs_kernel(int64_t n, const Grid* __restrict__ grid, const int
             if (!neighbors::keep_pair(i, j, t0, t1, t2, full)) continue;
             const int64_t at = (int64_t)atomicAdd((ull*)counter, 1ULL);
             if (at < max_pairs) {
-              p0[at] = i;
-              p1[at] = j;
-              sh[3 * at] = t0;
-              sh[3 * at + 1] = t1;
-              sh[3 * at + 2] = t2;
+              p0[at] = (int32_t)i;  // N < 2^31 is checked
+              p1[at] = (int32_t)j;
+              sh[3 * at] = (int16_t)t0;  // |t| < 2^15 (neighbors.h, kMaxWrap)
+              sh[3 * at + 1] = (int16_t)t1;
+              sh[3 * at + 2] = (int16_t)t2;
             }
           }
         }
@@ -150,8 +151,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cuda(const at::Ten
   const int64_t n = positions.size(0);
   const at::Tensor r = positions.contiguous();
   const auto lopt = positions.options().dtype(at::kLong);
-  at::Tensor pairs = at::full({2, max_pairs}, -1, lopt);
-  at::Tensor shifts = at::zeros({max_pairs, 3}, positions.options().dtype(at::kInt));
+  at::Tensor pairs = at::full({2, max_pairs}, -1, positions.options().dtype(at::kInt));
+  at::Tensor shifts = at::zeros({max_pairs, 3}, positions.options().dtype(at::kShort));
   at::Tensor num_pairs = at::zeros({1}, lopt);  // the atomic pair counter itself
   at::Tensor error = at::zeros({1}, lopt);
   const int64_t max_cells = std::max<int64_t>(2 * n, 1);
@@ -190,11 +191,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cuda(const at::Ten
           q.mutable_data_ptr<scalar_t>(), slot_k.mutable_data_ptr<int32_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       const scalar_t cutoff2 = (scalar_t)cutoff * (scalar_t)cutoff;
-      int64_t* p0 = pairs.mutable_data_ptr<int64_t>();
+      int32_t* p0 = pairs.mutable_data_ptr<int32_t>();
       pairs_kernel<scalar_t><<<blocks_for(n), kThreads, 0, stream>>>(
           n, gp, start.const_data_ptr<int64_t>(), atom.const_data_ptr<int64_t>(), slot_cell.const_data_ptr<int64_t>(),
           q.const_data_ptr<scalar_t>(), slot_k.const_data_ptr<int32_t>(), cutoff2, full, max_pairs, error.const_data_ptr<int64_t>(),
-          num_pairs.mutable_data_ptr<int64_t>(), p0, p0 + max_pairs, shifts.mutable_data_ptr<int32_t>());
+          num_pairs.mutable_data_ptr<int64_t>(), p0, p0 + max_pairs, shifts.mutable_data_ptr<int16_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
   });

@@ -13,7 +13,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_meta(const at::Ten
                                                                    bool /*full*/) {
   neighbors::check_arguments(positions, cutoff, box, max_pairs);
   const auto options = positions.options();
-  return {at::empty({2, max_pairs}, options.dtype(at::kLong)), at::empty({max_pairs, 3}, options.dtype(at::kInt)),
+  return {at::empty({2, max_pairs}, options.dtype(at::kInt)), at::empty({max_pairs, 3}, options.dtype(at::kShort)),
           at::empty({1}, options.dtype(at::kLong))};
 }
 

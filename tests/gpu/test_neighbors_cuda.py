@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import openmmnnp
-from openmmnnp.ops.neighbors import BAD_BOX, NON_FINITE_POSITIONS, check_neighbor_overflow, neighbor_pairs
+from openmmnnp.ops.neighbors import BAD_BOX, FAR_FROM_BOX, NON_FINITE_POSITIONS, check_neighbor_overflow, neighbor_pairs
 
 pytestmark = [
     pytest.mark.gpu,
@@ -62,6 +62,12 @@ def test_cuda_bad_data_sets_error_codes():
     pairs, _, num_pairs = neighbor_pairs(torch.rand(100, 3, device="cuda"), 0.5, bad_box, max_pairs=1000)
     assert int(num_pairs) == BAD_BOX and (pairs == -1).all()
     with pytest.raises(RuntimeError, match="reduced"):
+        check_neighbor_overflow(num_pairs, 1000)
+    far = torch.rand(100, 3, device="cuda")
+    far[3, 2] = 20000.5
+    pairs, _, num_pairs = neighbor_pairs(far, 0.5, torch.eye(3, device="cuda"), max_pairs=1000)
+    assert int(num_pairs) == FAR_FROM_BOX and (pairs == -1).all()
+    with pytest.raises(RuntimeError, match="wrap the positions"):
         check_neighbor_overflow(num_pairs, 1000)
 
 

@@ -52,7 +52,7 @@ def assert_same_as_dense(positions, cutoff, box, full):
     assert int(ours[2]) == int(ref[2])
     assert (ours[0][:, int(ref[2]) :] == -1).all()
     assert pair_set(*ours) == pair_set(*ref)
-    assert ours[0].dtype == torch.int64 and ours[1].dtype == torch.int32 and ours[2].dtype == torch.int64
+    assert ours[0].dtype == torch.int32 and ours[1].dtype == torch.int16 and ours[2].dtype == torch.int64
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -126,14 +126,18 @@ def test_property_matches_reference(n, seed, lengths, tilt, cutoff, full, period
         [[a, 0, 0], [tilt[0] * a, bl, 0], [tilt[1] * a, tilt[2] * bl, c]], dtype=torch.float64
     )
     positions = (torch.rand(n, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 0.5) * 4
+    # Pairs at the cutoff to within rounding may fall either way: compare between two references.
+    inner, outer = cutoff * (1 - 1e-12), cutoff * (1 + 1e-12)
     if periodic:
         ours = neighbor_pairs(positions, cutoff, box, full=full)
-        expected = image_reference(positions, cutoff, box, full)
+        surely, maybe = image_reference(positions, inner, box, full), image_reference(positions, outer, box, full)
     else:
         ours = neighbor_pairs(positions, cutoff, None, full=full)
-        expected = pair_set(*dense_neighbor_pairs(positions, cutoff, None, full=full))
-    assert int(ours[2]) == len(expected)
-    assert pair_set(*ours) == expected
+        surely = pair_set(*dense_neighbor_pairs(positions, inner, None, full=full))
+        maybe = pair_set(*dense_neighbor_pairs(positions, outer, None, full=full))
+    found = pair_set(*ours)
+    assert int(ours[2]) == len(found)
+    assert surely <= found <= maybe
 
 
 def test_overflow_is_reported_and_bounded():
@@ -201,7 +205,7 @@ def test_meta_kernel_gives_shapes():
         torch.empty(10, 3, device="meta"), 1.0, torch.empty(3, 3, device="meta"), 77, False
     )
     assert pairs.shape == (2, 77) and shifts.shape == (77, 3) and num_pairs.shape == (1,)
-    assert pairs.dtype == torch.int64 and shifts.dtype == torch.int32
+    assert pairs.dtype == torch.int32 and shifts.dtype == torch.int16
 
 
 @pytest.mark.parametrize(
@@ -218,8 +222,57 @@ def test_meta_kernel_gives_shapes():
         (torch.zeros(4, 3), 1.0, torch.tensor([[2.0, 0.1, 0], [0, 2.0, 0], [0, 0, 2.0]]), "reduced form"),
         (torch.zeros(4, 3), 1.0, torch.zeros(3, 3), "reduced form"),
         (torch.zeros(4, 3), 100.0, torch.eye(3), "too small for cutoff"),
+        (torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.5, 16001.5]]), 0.4, torch.eye(3), "16000 box lengths"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(positions, cutoff, box, message):
     with pytest.raises(RuntimeError, match=message):
         neighbor_pairs(positions, cutoff, box, max_pairs=10)
+
+
+def test_positions_far_outside_the_box_keep_exact_shifts():
+    """Unwrapped MD positions thousands of boxes away: the int16 shifts still give the pair vectors."""
+    box = torch.tensor(TRICLINIC, dtype=torch.float64)
+    g = torch.Generator().manual_seed(11)
+    positions = torch.rand(60, 3, generator=g, dtype=torch.float64) * 2
+    drift = torch.randint(-5000, 5000, (60, 3), generator=g).to(torch.float64)
+    moved = positions + drift @ box  # same configuration, each atom thousands of images away
+    near = neighbor_pairs(positions, 0.9, box, max_pairs=5000, full=True)
+    far = neighbor_pairs(moved, 0.9, box, max_pairs=5000, full=True)
+    assert int(far[2]) == int(near[2]) > 0
+    n = int(far[2])
+
+    def vectors(pos, pairs, shifts):
+        i, j = pairs[0, :n].long(), pairs[1, :n].long()
+        return pos[j] - pos[i] + shifts[:n].to(pos.dtype) @ box
+
+    def keyed(pos, pairs, shifts):
+        vec = vectors(pos, pairs, shifts)
+        order = sorted(range(n), key=lambda k: (int(pairs[0, k]), int(pairs[1, k]), *[round(float(x), 4) for x in vec[k]]))
+        return pairs[:, order], vec[order]
+
+    far_pairs, far_vectors = keyed(moved, far[0], far[1])
+    near_pairs, near_vectors = keyed(positions, near[0], near[1])
+    assert torch.equal(far_pairs, near_pairs)
+    torch.testing.assert_close(far_vectors, near_vectors, rtol=0, atol=1e-8)  # rounding of |r| ~ 3e4 nm
+    assert int(far[1][:n].abs().max()) > 4000  # the shifts really carry the drift
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_one_pass_and_two_pass_paths_agree(full):
+    """One thread appends in one pass, several threads count then write: same lists, same order."""
+    positions = torch.rand(5000, 3, generator=torch.Generator().manual_seed(12), dtype=torch.float64) * 4
+    box = torch.tensor(TRICLINIC, dtype=torch.float64) * 4 / 3
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = neighbor_pairs(positions, 0.5, box, full=full)
+        torch.set_num_threads(2)
+        parallel = neighbor_pairs(positions, 0.5, box, full=full)
+        small = neighbor_pairs(positions, 0.5, box, max_pairs=1000, full=full)  # overflow in the two-pass path
+    finally:
+        torch.set_num_threads(threads)
+    assert int(single[2]) > 1000
+    assert all(torch.equal(x, y) for x, y in zip(single, parallel))
+    assert int(small[2]) == int(single[2])
+    assert torch.equal(small[0], single[0][:, :1000]) and torch.equal(small[1], single[1][:1000])

@@ -52,7 +52,7 @@ class SeE2ACompressed(SeE2A):
             if self.calls % self.check_frequency == 0:
                 self.check_table_range(s_hat, valid)
         table = self.table.to(s_hat.dtype)
-        return tabulate_fusion(table, self.table_info, s_hat, r_hat, center, table_index, num_atoms) / float(self.sel_total)
+        return tabulate_fusion(table, self.table_info, s_hat, r_hat, center.long(), table_index, num_atoms) / float(self.sel_total)
 
     def check_table_range(self, s_hat: torch.Tensor, valid: torch.Tensor) -> None:
         """Flags ŝ outside [lower, upper): accurate there, less so in the extrapolation table."""

@@ -50,7 +50,7 @@ def dense_neighbor_pairs(
         full: both (i, j) and (j, i) if True, else only i < j.
 
     Returns:
-        pairs [2, max_pairs] int64 (padded with -1), shifts [max_pairs, 3] int32 with
+        pairs [2, max_pairs] int32 (padded with -1), shifts [max_pairs, 3] int16 with
         r_j - r_i + shifts @ box the pair vector (zeros in padding), num_pairs [1] int64,
         the true count (may exceed max_pairs; then the first max_pairs pairs are returned).
     """
@@ -72,11 +72,11 @@ def dense_neighbor_pairs(
     i, j = ij[:, 0], ij[:, 1]
     found = i.shape[0]
     capacity = found if max_pairs < 0 else max_pairs
-    pairs = torch.full((2, capacity), -1, dtype=torch.long, device=positions.device)
-    out_shifts = torch.zeros((capacity, 3), dtype=torch.int32, device=positions.device)
+    pairs = torch.full((2, capacity), -1, dtype=torch.int32, device=positions.device)
+    out_shifts = torch.zeros((capacity, 3), dtype=torch.int16, device=positions.device)
     m = min(found, capacity)
     pairs[0, :m] = i[:m]
     pairs[1, :m] = j[:m]
-    out_shifts[:m] = shifts[i[:m], j[:m]].to(torch.int32)
+    out_shifts[:m] = shifts[i[:m], j[:m]].to(torch.int16)
     num_pairs = torch.tensor([found], dtype=torch.long, device=positions.device)
     return pairs, out_shifts, num_pairs

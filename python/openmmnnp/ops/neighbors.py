@@ -20,6 +20,7 @@ import torch
 NON_FINITE_POSITIONS = -1
 BAD_BOX = -2
 BOX_TOO_SMALL = -3
+FAR_FROM_BOX = -4
 
 def default_max_pairs(positions: torch.Tensor, cutoff: float, box: Optional[torch.Tensor] = None, full: bool = False) -> int:
     """Capacity for ``neighbor_pairs``: N * density * cutoff-sphere volume (/2 for a half list) * margin.
@@ -74,8 +75,8 @@ def neighbor_pairs(
         full: both (i, j) and (j, i) if True, else each pair once.
 
     Returns:
-        pairs [2, max_pairs] int64 (padded with -1), shifts [max_pairs, 3] int32 with
-        ``r[j] - r[i] + shifts @ box`` the pair vector (zeros in padding), num_pairs [1] int64 on the
+        pairs [2, max_pairs] int32 (padded with -1), shifts [max_pairs, 3] int16 with
+        ``r[j] - r[i] + shifts.to(dtype) @ box`` the pair vector (zeros in padding), num_pairs [1] int64 on the
         device of positions: the true count, which may exceed max_pairs (then only max_pairs pairs
         are returned; see :func:`check_neighbor_overflow`), or a negative error code on CUDA.
     """
@@ -103,6 +104,8 @@ def check_neighbor_overflow(num_pairs: torch.Tensor, max_pairs: int) -> None:
         )
     if count == BOX_TOO_SMALL:
         raise RuntimeError("openmmnnp.neighbor_pairs: the box is too small for the cutoff (a width below cutoff / 32)")
+    if count == FAR_FROM_BOX:
+        raise RuntimeError("openmmnnp.neighbor_pairs: a position lies more than 16000 box lengths outside the periodic box; wrap the positions into the box")
     if count > max_pairs:
         raise RuntimeError(
             f"openmmnnp.neighbor_pairs: {count} pairs found but the capacity max_pairs is {max_pairs}; "
