@@ -2,6 +2,8 @@
 // the device implementations register themselves with TORCH_LIBRARY_IMPL next to their code.
 #include <torch/library.h>
 
+#include "checks/flag_registry.h"
+
 TORCH_LIBRARY(openmmnnp, m) {
   // Smoke-test op: y = factor * x. Exists so the build, the CPU/CUDA dispatch and the
   // TorchScript -> TorchForce path are tested end to end by something trivially checkable.
@@ -13,4 +15,12 @@ TORCH_LIBRARY(openmmnnp, m) {
   // G_{table_index[e]}(s_hat[e]) (x) r_hat[e], G from polynomial tables; table_index < 0 skips the edge.
   m.def("tabulate_fusion(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, int num_atoms) -> Tensor");
   m.def("tabulate_fusion_backward(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, Tensor grad_output) -> (Tensor, Tensor)");
+  // Overflow flags of running models (plugin/checks/flag_registry.h), read by the MD reporter.
+  // Host bookkeeping only: catch-all kernels, valid for every device and inside CUDA-graph capture.
+  // CONSERVATIVE alias analysis marks them as having side effects: TorchScript would otherwise
+  // drop a call whose results are unused (register_flags returns nothing).
+  const auto side_effects = c10::AliasAnalysisKind::CONSERVATIVE;
+  m.def(torch::schema("register_flags(Tensor flags, str key) -> ()", side_effects), &openmmnnp::register_flags);
+  m.def(torch::schema("registered_flags() -> (str[], Tensor[])", side_effects), &openmmnnp::registered_flags);
+  m.def(torch::schema("forget_flags(str key) -> ()", side_effects), &openmmnnp::forget_flags);
 }

@@ -9,8 +9,9 @@ from openmmnnp._library import cuda_ops_available, load_library
 load_library()
 
 from openmmnnp.force import NNPForce  # noqa: E402
+from openmmnnp.reporter import NNPCheckReporter  # noqa: E402
 from openmmnnp.pretrained import pretrained_path  # noqa: E402
 from openmmnnp.ops import neighbor_pairs  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["NNPForce", "cuda_ops_available", "load_library", "neighbor_pairs", "pretrained_path"]
+__all__ = ["NNPCheckReporter", "NNPForce", "cuda_ops_available", "load_library", "neighbor_pairs", "pretrained_path"]

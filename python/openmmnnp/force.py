@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import operator
 import os
+import uuid
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -140,6 +141,26 @@ def _check_contract(model: torch.jit.ScriptModule) -> None:
         )
 
 
+def _configure_checks(model: torch.jit.ScriptModule, check_frequency: Optional[int]) -> str:
+    """Sets the check frequency and a registry key (read by NNPCheckReporter) on a model that has
+    checks; returns the key's unique part ("" for a model without checks)."""
+    has_checks = all(hasattr(model, name) for name in ("check_frequency", "flags_key", "overflow_flags"))
+    if check_frequency is not None:
+        if isinstance(check_frequency, bool) or not isinstance(check_frequency, int) or check_frequency == 0 or check_frequency < -1:
+            raise ValueError(f"NNPForce: check_frequency must be a positive integer or -1 (no checks), got {check_frequency!r}")
+        if not has_checks:
+            raise ValueError("NNPForce: check_frequency was given but the model has no overflow checks "
+                             "(no check_frequency / overflow_flags attributes; see openmmnnp.checks)")
+        model.check_frequency = check_frequency
+    if not has_checks:
+        return ""
+    # Unique per force (its name carries it too, so the reporter finds its Simulation's models);
+    # the rest is what the reporter's messages need.
+    tag = uuid.uuid4().hex
+    model.flags_key = f"{tag}|{','.join(model.type_map)}|{model.length_unit}"
+    return tag
+
+
 def _model_dtype(model: torch.jit.ScriptModule) -> torch.dtype:
     for tensor in list(model.parameters()) + list(model.buffers()):
         if tensor.is_floating_point():
@@ -197,6 +218,7 @@ def NNPForce(
     system: Optional[openmm.System] = None,
     periodic: Optional[bool] = None,
     properties: Optional[dict[str, str]] = None,
+    check_frequency: Optional[int] = None,
 ) -> openmmtorch.TorchForce:
     """Creates an openmm-torch ``TorchForce`` that applies a machine-learned potential.
 
@@ -210,11 +232,18 @@ def NNPForce(
         periodic: whether to pass box vectors to the model; default: the topology (or
             system) has a periodic box.
         properties: openmm-torch properties, e.g. ``{"useCUDAGraphs": "true"}``.
+        check_frequency: every this many force evaluations (= MD steps for OpenMM's integrators),
+            check the overflow flags of the model (:mod:`openmmnnp.checks`: compression-table range,
+            neighbour capacity) and raise an ``OpenMMException`` from ``step()`` on an error. Default:
+            the model's own (``openmm-nnp compress -f``); -1 disables. Under CUDA graphs
+            (``useCUDAGraphs``) the model cannot check itself: add
+            :class:`openmmnnp.NNPCheckReporter` to the Simulation instead.
 
     Returns:
         A ``TorchForce``: add it with ``system.addForce``; it serialises with ``XmlSerializer``.
     """
     scripted = load_model(model)
+    tag = _configure_checks(scripted, check_frequency)
     if topology is not None and not isinstance(topology, openmm.app.Topology):
         raise TypeError(f"NNPForce: topology must be an openmm.app.Topology, got {type(topology).__name__}")
     if topology is not None:
@@ -249,5 +278,5 @@ def NNPForce(
     )
     force = openmmtorch.TorchForce(torch.jit.script(potential), properties or {})
     force.setUsesPeriodicBoundaryConditions(bool(periodic))
-    force.setName("NNPForce")
+    force.setName(f"NNPForce {tag}" if tag else "NNPForce")  # the tag links the force to its overflow flags
     return force

@@ -58,7 +58,7 @@ def test_check_frequency_warns_outside_table():
     model.min_neighbor_distance.fill_(2.0)  # pretend training never saw pairs closer than 2 Å
     compressed = compress(model, stride=0.02, extrapolate=5.0, check_frequency=2)
     compressed(positions, box, types)  # call 1: not checked
-    with pytest.warns(UserWarning, match="outside the range"):
+    with pytest.warns(UserWarning, match="outside the accurate compression table"):
         compressed(positions, box, types)
 
 

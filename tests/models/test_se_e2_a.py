@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from openmmnnp import checks
+
 
 def energy_and_forces(model, positions, box, types):
     positions = positions.clone().requires_grad_(True)
@@ -140,8 +142,11 @@ def test_bad_configuration_is_rejected():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_sel_overflow_is_recorded_on_cuda(model_factory, water):
+def test_sel_excess_is_recorded_on_cuda_and_raised_at_the_check(model_factory, water):
     positions, box, types, _ = water
     model = model_factory(sel=[5, 200]).cuda()
-    model(positions[0].cuda(), box[0].cuda(), types.cuda())
-    assert int(model.sel_overflow[0]) == 1
+    model(positions[0].cuda(), box[0].cuda(), types.cuda())  # no host read: only recorded
+    assert float(model.overflow_flags[checks.slot("sel_excess")]) > 0
+    model.check_frequency = 2
+    with pytest.raises(RuntimeError, match="more than sel"):
+        model(positions[0].cuda(), box[0].cuda(), types.cuda())

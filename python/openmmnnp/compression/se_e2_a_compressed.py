@@ -6,11 +6,11 @@ tables in registers and accumulates G ⊗ R̂ per atom, skipping padded edges. F
 autograd through the op's backward.
 """
 
-import warnings
 from typing import List
 
 import torch
 
+from openmmnnp import checks
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.ops.tabulate import tabulate_fusion
 
@@ -21,13 +21,10 @@ class SeE2ACompressed(SeE2A):
     Args (beyond SeE2A's):
         table: [num_embeddings, num_intervals, M, 6] coefficients (see openmmnnp.compression.tables).
         table_info: [5] (lower, upper, upper2, stride, stride2).
-        check_frequency: every this many calls, check whether some ŝ lies outside the accurate
-            first table [lower, upper) (a warning on the CPU; ``table_overflow`` is set to 1 on
-            other devices, without a host sync). -1 disables the check (``dp compress`` default).
+        check_frequency: every this many calls, check the recorded table range and neighbour
+            capacity (:mod:`openmmnnp.checks`: a warning for ŝ in the extrapolated table, an error
+            beyond it). -1 disables the check (``dp compress`` default).
     """
-
-    check_frequency: int
-    calls: int
 
     def __init__(self, type_map: List[str], rcut: float, rcut_smth: float, sel: List[int], neuron: List[int],
                  axis_neuron: int, fitting: List[int], type_one_side: bool, table: torch.Tensor, table_info: torch.Tensor,
@@ -37,9 +34,19 @@ class SeE2ACompressed(SeE2A):
             raise ValueError(f"SeE2ACompressed: table must be [{len(self.embeddings)}, num_intervals, {neuron[-1]}, 6], got {tuple(table.shape)}")
         self.register_buffer("table", table.detach().clone())
         self.register_buffer("table_info", table_info.detach().to(torch.float64).clone())
-        self.register_buffer("table_overflow", torch.zeros(1, dtype=torch.long))
         self.check_frequency = int(check_frequency)
-        self.calls = 0
+        self.set_table(table, table_info)
+
+    def set_table(self, table: torch.Tensor, table_info: torch.Tensor) -> None:
+        """Installs tables (and their range in the overflow flags)."""
+        self.table = table.detach().to(self.table.dtype).clone()
+        self.table_info = table_info.detach().to(torch.float64).clone()
+        checks.set_table_range(self.overflow_flags, float(self.table_info[0]), float(self.table_info[1]), float(self.table_info[2]))
+
+    def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
+                           neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
+        """Records the table range of this call's ŝ (device ops only; checked every check_frequency calls)."""
+        checks.record_table(self.overflow_flags, s_hat, valid, center, neighbor, center_type, self.davg[:, 0], self.dstd[:, 0])
 
     def embedding_contract(self, s_hat: torch.Tensor, r_hat: torch.Tensor, center: torch.Tensor,
                            center_type: torch.Tensor, neighbor_type: torch.Tensor, valid: torch.Tensor,
@@ -47,21 +54,5 @@ class SeE2ACompressed(SeE2A):
         """T_i = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij by the fused table op: edges [E] -> [N, M, 4]."""
         net_index = neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
         table_index = torch.where(valid, net_index, torch.full_like(net_index, -1))
-        if self.check_frequency > 0:
-            self.calls += 1
-            if self.calls % self.check_frequency == 0:
-                self.check_table_range(s_hat, valid)
         table = self.table.to(s_hat.dtype)
         return tabulate_fusion(table, self.table_info, s_hat, r_hat, center.long(), table_index, num_atoms) / float(self.sel_total)
-
-    def check_table_range(self, s_hat: torch.Tensor, valid: torch.Tensor) -> None:
-        """Flags ŝ outside [lower, upper): accurate there, less so in the extrapolation table."""
-        lower = self.table_info[0].to(s_hat.dtype)
-        upper = self.table_info[1].to(s_hat.dtype)
-        outside = (valid & ((s_hat < lower) | (s_hat >= upper))).any()
-        if s_hat.device.type == "cpu":
-            if bool(outside):
-                warnings.warn("SeE2ACompressed: some neighbour distances lie outside the range of the first table "
-                              "(closer than the training data's smallest distance); the result is extrapolated")
-        else:
-            self.table_overflow.copy_(torch.maximum(self.table_overflow, outside.to(torch.long).view(1)))

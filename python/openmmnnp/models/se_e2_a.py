@@ -14,15 +14,19 @@ that an edge list cannot reproduce. With davg = 0 (DeePMD's ``set_davg_zero``) a
 contributes zero as it reaches rcut, so the energy stays smooth; dstd still scales R.
 
 ``sel`` (max neighbours of each type) is the capacity that sizes the pair list and the
-1/sum(sel) normalisation; exceeding it is an error on the CPU and is recorded in the
-``sel_overflow`` buffer elsewhere (no host synchronisation).
+1/sum(sel) normalisation; exceeding it is an error on the CPU at once and, on other devices, is
+recorded in the ``overflow_flags`` buffer without a host synchronisation and raised at the next
+check (every ``check_frequency`` calls; see :mod:`openmmnnp.checks`).
 """
+
+import warnings
 
 
 from typing import List, Optional, Tuple
 
 import torch
 
+from openmmnnp import checks
 from openmmnnp.models.env_matrix import environment_rows
 from openmmnnp.models.networks import ResidualTanhNet
 from openmmnnp.ops.neighbors import neighbor_pairs
@@ -47,6 +51,9 @@ class SeE2A(torch.nn.Module):
     sel: List[int]
     neuron: List[int]
     fitting_neuron: List[int]
+    check_frequency: int
+    calls: int
+    flags_key: str
 
     def __init__(self, type_map: List[str], rcut: float = 6.0, rcut_smth: float = 0.5,
                  sel: Optional[List[int]] = None, neuron: Optional[List[int]] = None, axis_neuron: int = 4,
@@ -86,13 +93,30 @@ class SeE2A(torch.nn.Module):
         self.register_buffer("sel_tensor", torch.tensor(sel, dtype=torch.long))
         # Smallest neighbour distance in the training data (angstrom): compression tabulates from here.
         self.register_buffer("min_neighbor_distance", torch.tensor(0.0))
-        # Set to 1 on non-CPU devices when a neighbour count exceeded sel (read by MD hooks).
-        self.register_buffer("sel_overflow", torch.zeros(1, dtype=torch.long))
+        # What the overflow checks need, recorded on the device at every call (openmmnnp.checks).
+        self.register_buffer("overflow_flags", checks.new_flags(self.rcut_smth, self.rcut))
+        self.check_frequency = -1  # check every this many forward calls; -1: never (NNPForce can set it)
+        self.calls = 0
+        self.flags_key = ""  # registry key for NNPCheckReporter (set by NNPForce); "": not registered
 
     # ----- contract -------------------------------------------------------------------------
     def forward(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
         """positions [N, 3] angstrom, box [3, 3] or None, types [N] int64 -> energy [] eV."""
-        return self.atomic_energies(positions, box, types).sum()
+        energy = self.atomic_energies(positions, box, types).sum()
+        self.after_call()
+        return energy
+
+    def after_call(self) -> None:
+        """Registers the flags for the MD reporter and runs the overflow check when it is due."""
+        if self.flags_key != "":
+            torch.ops.openmmnnp.register_flags(self.overflow_flags, self.flags_key)
+        self.calls += 1
+        if self.check_frequency > 0 and self.calls % self.check_frequency == 0:
+            warning, error = checks.check_flags(self.overflow_flags, self.type_map, self.length_unit)
+            if warning != "":
+                warnings.warn("openmm-nnp (call " + str(self.calls) + "): " + warning)
+            if error != "":
+                raise RuntimeError("openmm-nnp (call " + str(self.calls) + "): " + error)
 
     def atomic_energies(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
         """[N] atomic energies, eV (including the per-type bias)."""
@@ -112,11 +136,17 @@ class SeE2A(torch.nn.Module):
         valid = pairs[0] >= 0
         self.check_sel(num_atoms, types, center, neighbor, valid, num_pairs, pairs.shape[1], positions.device.type == "cpu")
         s_hat, r_hat = self.normalized_environment(positions, box, types, center, neighbor, shifts, valid)
+        self.record_environment(s_hat, valid, center, neighbor, types.index_select(0, center))
         t = self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
                                     types.index_select(0, neighbor), valid, num_atoms)
         return self.fit(self.descriptor(t), types)
 
-    # ----- pieces (compression replaces embedding_contract only) ----------------------------
+    # ----- pieces (compression replaces embedding_contract and record_environment) ------------
+    def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
+                           neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
+        """Records what the overflow checks need about the edges (nothing: no tables here)."""
+        pass
+
     def normalized_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
                                center: torch.Tensor, neighbor: torch.Tensor, shifts: torch.Tensor,
                                valid: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -140,11 +170,17 @@ class SeE2A(torch.nn.Module):
         """T_i = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij: edges [E] -> [num_atoms, M, 4]."""
         net_index = neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
         out = torch.zeros(num_atoms, self.neuron[-1], 4, dtype=r_hat.dtype, device=r_hat.device)
+        static_shapes = r_hat.device.type != "cpu"  # no nonzero (a host sync) where CUDA graphs may run
         for k, net in enumerate(self.embeddings):
-            edges = torch.nonzero(valid & (net_index == k)).squeeze(1)
-            g = net(s_hat.index_select(0, edges).unsqueeze(1))  # [e, M]
-            outer = g.unsqueeze(2) * r_hat.index_select(0, edges).unsqueeze(1)  # [e, M, 4]
-            out = out.index_add(0, center.index_select(0, edges), outer)
+            selected = valid & (net_index == k)
+            if static_shapes:  # every net on every edge, masked
+                g = net(s_hat.unsqueeze(1)) * selected.unsqueeze(1).to(r_hat.dtype)
+                out = out.index_add(0, center, g.unsqueeze(2) * r_hat.unsqueeze(1))
+            else:  # each net on its own edges only
+                edges = torch.nonzero(selected).squeeze(1)
+                g = net(s_hat.index_select(0, edges).unsqueeze(1))  # [e, M]
+                outer = g.unsqueeze(2) * r_hat.index_select(0, edges).unsqueeze(1)  # [e, M, 4]
+                out = out.index_add(0, center.index_select(0, edges), outer)
         return out / float(self.sel_total)
 
     def descriptor(self, t: torch.Tensor) -> torch.Tensor:
@@ -156,8 +192,11 @@ class SeE2A(torch.nn.Module):
         """Per-type fitting nets plus energy bias: D [N, F] -> atomic energies [N]."""
         energies = self.energy_bias.index_select(0, types).to(d.dtype)
         for k, net in enumerate(self.fittings):
-            atoms = torch.nonzero(types == k).squeeze(1)
-            energies = energies.index_add(0, atoms, net(d.index_select(0, atoms)).squeeze(1))
+            if d.device.type != "cpu":  # static shapes (CUDA graphs): every net on every atom, masked
+                energies = energies + net(d).squeeze(1) * (types == k).to(d.dtype)
+            else:
+                atoms = torch.nonzero(types == k).squeeze(1)
+                energies = energies.index_add(0, atoms, net(d.index_select(0, atoms)).squeeze(1))
         return energies
 
     def check_sel(self, num_atoms: int, types: torch.Tensor, center: torch.Tensor, neighbor: torch.Tensor,
@@ -178,6 +217,6 @@ class SeE2A(torch.nn.Module):
                 raise RuntimeError("SeE2A: atom " + str(atom) + " has " + str(int(counts[atom, t])) + " neighbours of type "
                                    + self.type_map[t] + " within rcut " + str(self.rcut) + " but sel[" + str(t) + "] = "
                                    + str(self.sel[t]) + "; increase sel")
-        else:
-            flag = (excess.any() | (num_pairs[0] > capacity)).to(torch.long).view(1)
-            self.sel_overflow.copy_(torch.maximum(self.sel_overflow, flag))
+        else:  # no host read here: the next check reports it
+            checks.record_pairs(self.overflow_flags, num_pairs, capacity)
+            checks.record_sel(self.overflow_flags, counts, self.sel_tensor)

@@ -1,0 +1,169 @@
+"""Overflow checks during MD (openmmnnp.checks, NNPForce(check_frequency), NNPCheckReporter).
+
+Two water molecules, one driven into the other at constant velocity by a CustomIntegrator
+(x += v dt; the energy is evaluated every step but does not steer), so the call at which the
+compressed model's ŝ first leaves the accurate table and then the extrapolated table is known
+exactly from the model itself; the checks must fire at the first check at or after those calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import openmm
+import openmm.app as app
+import openmm.unit as unit
+import pytest
+import torch
+
+from openmmnnp import NNPCheckReporter, NNPForce, checks, pretrained_path
+from openmmnnp.compression import compress
+
+WATERS_NM = np.array([[0.0, 0.0, 0.0], [0.0957, 0.0, 0.0], [-0.024, 0.0927, 0.0],
+                      [0.25, 0.0, 0.0], [0.3457, 0.0, 0.0], [0.226, 0.0927, 0.0]])
+SPEED_NM_PER_PS = -20.0  # the second water towards the first: 0.01 Å per step
+DT_PS = 0.00005
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def narrow_model():
+    """The shipped water model compressed with a short extrapolated table (extrapolate 1.3)."""
+    original = torch.jit.load(str(pretrained_path("water-se_e2_a")))
+    return compress(original, stride=0.01, extrapolate=1.3, check_frequency=-1).double()
+
+
+def topology_and_system():
+    topology = app.Topology()
+    chain = topology.addChain()
+    system = openmm.System()
+    for molecule in range(2):
+        residue = topology.addResidue("HOH", chain)
+        for symbol in "OHH":
+            element = app.Element.getBySymbol(symbol)
+            topology.addAtom(symbol, element, residue)
+            system.addParticle(element.mass)
+    return topology, system
+
+
+def drift_simulation(model, check_frequency=None, reporter_interval=None):
+    topology, system = topology_and_system()
+    system.addForce(NNPForce(model, topology, check_frequency=check_frequency))
+    integrator = openmm.CustomIntegrator(DT_PS)
+    integrator.addGlobalVariable("e", 0.0)
+    integrator.addComputeGlobal("e", "energy")  # evaluates the model once per step
+    integrator.addComputePerDof("x", "x + dt*v")
+    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    simulation.context.setPositions(WATERS_NM)
+    velocities = np.zeros_like(WATERS_NM)
+    velocities[3:, 0] = SPEED_NM_PER_PS
+    simulation.context.setVelocities(velocities)
+    if reporter_interval is not None:
+        simulation.reporters.append(NNPCheckReporter(reporter_interval))
+    return simulation
+
+
+def events(model):
+    """(first call with ŝ in the extrapolated table, first call beyond it), 1-based; call k sees step k-1's positions."""
+    types = torch.tensor([0, 1, 1, 0, 1, 1])
+    lower, upper, upper2 = (float(x) for x in model.table_info[:3])
+    enter = beyond = None
+    for call in range(1, STEPS + 1):
+        positions = WATERS_NM.copy()
+        positions[3:, 0] += SPEED_NM_PER_PS * DT_PS * (call - 1)
+        pos = torch.tensor(positions * 10.0)  # Å
+        pairs, shifts, num_pairs = model.neighbors(pos, None)
+        valid = pairs[0] >= 0
+        center, neighbor = pairs[0].clamp(min=0), pairs[1].clamp(min=0)
+        s_hat, _ = model.normalized_environment(pos, None, types, center, neighbor, shifts, valid)
+        s = s_hat[valid]
+        if enter is None and bool(((s < lower) | (s >= upper)).any()):
+            enter = call
+        if beyond is None and bool((s >= upper2).any()):
+            beyond = call
+    assert enter is not None and beyond is not None and beyond > enter + 10, (enter, beyond)
+    return enter, beyond
+
+
+def first_check_at_or_after(call: int, frequency: int) -> int:
+    return frequency * math.ceil(call / frequency)
+
+
+@pytest.mark.parametrize("frequency", [1, 7])
+def test_warns_then_raises_at_the_first_check_after_each_event(narrow_model, frequency, capfd):
+    enter, beyond = events(narrow_model)
+    simulation = drift_simulation(narrow_model, check_frequency=frequency)
+    warned_at = None
+    for step in range(1, STEPS + 1):
+        try:
+            simulation.step(1)
+        except openmm.OpenMMException as error:
+            message = str(error)
+            break
+        if warned_at is None and "outside the accurate compression table" in capfd.readouterr().err:
+            warned_at = step
+    else:
+        pytest.fail("no error although atoms left the extrapolated table")
+    assert warned_at == first_check_at_or_after(enter, frequency)
+    assert step == first_check_at_or_after(beyond, frequency)
+    # The message names the atoms (an O-H pair of different molecules), the distance, the range and the remedy.
+    assert "beyond the compression tables" in message and "larger -e" in message
+    assert "atoms 0 and 4" in message or "atoms 3 and 1" in message or "atoms 4 and 0" in message or "atoms 1 and 3" in message
+    assert " angstrom " in message and "first table [" in message
+
+
+def test_no_checks_with_frequency_minus_one(narrow_model, capfd):
+    simulation = drift_simulation(narrow_model, check_frequency=-1)
+    simulation.step(STEPS)  # runs through although the table is left
+    assert "compression table" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("interval", [1, 10])
+def test_reporter_raises_at_its_first_report_after_leaving_the_table(narrow_model, interval):
+    _, beyond = events(narrow_model)
+    simulation = drift_simulation(narrow_model, check_frequency=-1, reporter_interval=interval)
+    with pytest.raises(openmm.OpenMMException, match="beyond the compression tables"):
+        with pytest.warns(RuntimeWarning, match="outside the accurate compression table"):
+            simulation.step(STEPS)
+    # The report after step n sees the calls of steps 1..n (call k sees step k-1's positions).
+    assert simulation.currentStep == first_check_at_or_after(beyond, interval)
+
+
+def test_sel_overflow_stops_the_step_with_the_remedy():
+    original = torch.jit.load(str(pretrained_path("water-se_e2_a")))
+    model = compress(original, check_frequency=-1).double()
+    model.sel = [1, 1]
+    model.sel_tensor = torch.tensor([1, 1])
+    simulation = drift_simulation(model)
+    with pytest.raises(openmm.OpenMMException, match="increase sel"):
+        simulation.step(1)
+
+
+def test_device_path_records_sel_and_capacity_without_raising_then_reports():
+    """What non-CPU devices do (no host read per call), exercised on CPU tensors."""
+    flags = checks.new_flags(0.5, 6.0)
+    counts = torch.tensor([[3, 5], [2, 9]])
+    checks.record_sel(flags, counts, torch.tensor([4, 8]))
+    checks.record_pairs(flags, torch.tensor([120]), 100)
+    warning, error = checks.check_flags(flags, ["O", "H"], "angstrom")
+    assert warning == ""
+    assert "atom 1 has 9 neighbours of type H" in error and "1 more than sel" in error
+    assert "120 pairs within the cutoff but the capacity is 100" in error
+    assert checks.check_flags(flags, ["O", "H"], "angstrom") == ("", "")  # reset after the check
+
+
+def test_edge_distance_inverts_the_smooth_weight():
+    from openmmnnp.models.env_matrix import smooth_weight
+
+    for r in [0.3, 0.5, 0.9, 2.5, 5.9]:
+        s = float(smooth_weight(torch.tensor(r, dtype=torch.float64), 0.5, 6.0))
+        assert abs(checks.edge_distance(s, 0.5, 6.0) - r) < 1e-9
+
+
+def test_bad_check_frequency_is_rejected():
+    topology, _ = topology_and_system()
+    with pytest.raises(ValueError, match="check_frequency"):
+        NNPForce(pretrained_path("water-se_e2_a-compressed"), topology, check_frequency=0)
+    with pytest.raises(ValueError, match="interval"):
+        NNPCheckReporter(0)
