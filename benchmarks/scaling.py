@@ -140,7 +140,11 @@ def study(args: argparse.Namespace) -> list[dict]:
     for edge in sorted(args.edges):
         if all((p.name, m) in stopped for p in potentials for m in args.modes):
             break
-        water_box(edge)  # built (or read from the cache) here, outside the timed workers
+        try:
+            water_box(edge)  # built (or read from the cache) here, outside the timed workers
+        except ImportError:
+            print(f"note: no cached {edge:g} nm water box and no openmmtools to build it (see --prepare): stopping here")
+            break
         for potential in potentials:
             for mode in args.modes:
                 key = (potential.name, mode)

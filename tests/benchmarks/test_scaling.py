@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from benchmark_modules import BENCHMARKS, benchmark_module
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPT = BENCHMARKS / "scaling.py"
 POTENTIALS = ["se_e2_a", "se_e2_a-compressed", "se_e2_a-dense"]
 MODES = ["forward", "forward+backward"]
@@ -81,16 +81,13 @@ def test_dense_variant_energy_equals_cell_list_energy(study):
     assert energy[("se_e2_a-dense", "forward")] == pytest.approx(energy[("se_e2_a", "forward")], abs=0.02)
     assert energy[("se_e2_a-dense", "forward+backward")] == pytest.approx(energy[("se_e2_a", "forward+backward")], abs=0.02)
     # In float64 the two neighbour searches give the same energy and forces to rounding.
-    sys.path.insert(0, str(BENCHMARKS))
-    from common import water_box
-    from potentials import REGISTRY, load, openmm_potential
-
-    data = np.load(water_box(1.2))
+    potentials = benchmark_module("potentials")
+    data = np.load(benchmark_module("common").water_box(1.2))
     elements = [str(e) for e in data["elements"]]
     box = torch.tensor(data["box"])
     results = []
     for name in ("se_e2_a", "se_e2_a-dense"):
-        model = openmm_potential(load(REGISTRY[name]).double(), elements)
+        model = potentials.openmm_potential(potentials.load(potentials.REGISTRY[name]).double(), elements)
         x = torch.tensor(data["positions"], requires_grad=True)
         e = model(x, box)
         e.backward()
