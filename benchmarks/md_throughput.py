@@ -122,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
     graph_settings = ["off", "on"] if args.platform == "CUDA" else ["n/a"]
+    potentials = select(args.potentials)
     print(f"platform {args.platform}, {args.threads} thread(s), LangevinMiddle 300 K 0.5 fs, ~{args.seconds:g} s of MD per case")
     print("| potential | edge nm | atoms | CUDA graphs | steps/s | ns/day | MD step ms | model call ms | overhead |\n|---|---|---|---|---|---|---|---|---|", flush=True)
     rows = []
-    for potential in select(args.potentials):
+    for potential in potentials:
         for edge in args.edges:
             water_box(edge)  # built here (needs openmmtools) unless cached, outside the timed workers
             for graphs in graph_settings:

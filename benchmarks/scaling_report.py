@@ -34,7 +34,7 @@ def series(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def exponent_table(rows: list[dict]) -> str:
-    lines = ["| potential | mode | points | largest waters | time exponent | memory exponent | stopped by |", "|---|---|---|---|---|---|---|"]
+    lines = ["| potential | mode | points | largest waters | time exponent | memory exponent | points not ok |", "|---|---|---|---|---|---|---|"]
     for (name, mode), group in series(rows).items():
         ok = [r for r in group if r["status"] == "ok"]
         waters = [float(r["waters"]) for r in ok]
