@@ -9,6 +9,7 @@ model's own float32 inside). Each point runs in a fresh subprocess: median wall 
 
 - CPU: peak RSS (Linux VmHWM) during the timed calls minus the RSS before them, after the heap was
   trimmed (``malloc_trim``): the memory the evaluation itself needs, not the model or libraries.
+  ``resident_mb`` is then the whole process's RSS before the calls (libraries, model, inputs).
 - CUDA: ``torch.cuda.max_memory_allocated()`` during the timed calls minus the memory allocated before
   them (model and inputs, reported as ``resident_mb``).
 
@@ -76,7 +77,7 @@ def measure(potential: str, mode: str, edge: float, device: str, repeats: int, t
             energy.backward()
         if cuda:
             torch.cuda.synchronize()
-        return float(energy)
+        return energy.detach().item()
 
     # Warm-up: TorchScript's profiling executor settles after 3 calls with backward (measured), 2 without.
     start = time.perf_counter()
