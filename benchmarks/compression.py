@@ -6,17 +6,15 @@ Prints one table, all timings measured side by side in this run (median of --rep
 With --water-boxes 2.0 3.0 5.0 6.3 it instead compares the shipped water-se_e2_a and
 water-se_e2_a-compressed models (float32) on openmmtools WaterBox systems of those edges (nm):
 median energy+forces time and peak memory, each model and size in a fresh subprocess
-(peak RSS during the evaluations minus RSS before the first one).
+(peak RSS during the evaluations minus RSS before the first one, Linux VmHWM).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,45 +27,29 @@ from openmmnnp.data import load_frames
 from openmmnnp.models import SeE2A
 from openmmnnp.training.statistics import frame_neighbors, set_statistics
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import median_time, reset_peak_rss, rss_mb, water_box  # noqa: E402
+
 FRAMES = Path(__file__).resolve().parents[1] / "tests" / "data" / "water_frames.npz"
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def water_box_worker(model_name: str, edge_nm: float, repeat: int) -> dict:
     """Times energy+forces of a shipped model on a WaterBox; returns atoms, median s, peak MB."""
-    from openmmtools.testsystems import WaterBox
-    import openmm.unit as unit
-
-    water = WaterBox(box_edge=edge_nm * unit.nanometer, cutoff=0.5 * unit.nanometer)
+    data = np.load(water_box(edge_nm))
     to_a = 1.0 / units.length_factor("angstrom")
-    x = torch.tensor(water.positions.value_in_unit(unit.nanometer) * to_a, dtype=torch.float32)
-    vectors = water.system.getDefaultPeriodicBoxVectors()
-    box = torch.tensor([[v[k].value_in_unit(unit.nanometer) * to_a for k in range(3)] for v in vectors], dtype=torch.float32)
-    types = torch.tensor([0 if a.element.symbol == "O" else 1 for a in water.topology.atoms()])
+    x = torch.tensor(data["positions"] * to_a, dtype=torch.float32)
+    box = torch.tensor(data["box"] * to_a, dtype=torch.float32)
+    types = torch.tensor([0 if symbol == "O" else 1 for symbol in data["elements"]])
     model = torch.jit.load(str(openmmnnp.pretrained_path(model_name)))
-    before = rss_mb()
+    before = rss_mb("VmRSS")
+    reset_peak_rss()
 
     def run():
         y = x.clone().requires_grad_(True)
         model(y, box, types).backward()
 
     seconds = median_time(run, repeat)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"atoms": int(x.shape[0]), "seconds": seconds, "peak_mb": peak - before}
+    return {"atoms": int(x.shape[0]), "seconds": seconds, "peak_mb": rss_mb("VmHWM") - before}
 
 
 def water_box_table(edges: list[float], threads: int, repeat: int) -> None:

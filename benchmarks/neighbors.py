@@ -19,39 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from common import reset_peak_rss, rss_mb, water_box
+
 CUTOFF = 0.6  # nm
 DENSE_MAX_ATOMS = 3000  # beyond this the N^2 search needs GBs and minutes
-CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "openmmnnp_bench"
-
-
-def water_box(edge: float) -> Path:
-    """Positions and box (nm) of an openmmtools WaterBox, cached as .npz."""
-    import numpy as np
-
-    path = CACHE / f"waterbox_{edge:g}nm.npz"
-    if not path.exists():
-        from openmm import unit
-        from openmmtools.testsystems import WaterBox
-
-        water = WaterBox(box_edge=edge * unit.nanometer)
-        box = [v.value_in_unit(unit.nanometer) for v in water.system.getDefaultPeriodicBoxVectors()]
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(path, positions=water.positions.value_in_unit(unit.nanometer), box=np.array(box))
-    return path
-
-
-def rss_mb(field: str) -> float:
-    """VmRSS (current) or VmHWM (peak since the last reset) of this process, in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak_rss() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def worker(method: str, path: str, threads: int) -> None:

@@ -24,14 +24,17 @@ def best_platform(name: Optional[str] = None) -> openmm.Platform:
     raise RuntimeError("no OpenMM platform available")
 
 
-def nnp_system(system: openmm.System, topology: app.Topology, model) -> openmm.System:
-    """A copy of ``system`` with its classical forces replaced by the NNP (masses and box kept)."""
+def nnp_system(system: openmm.System, topology: app.Topology, model, properties: Optional[dict] = None) -> openmm.System:
+    """A copy of ``system`` with its classical forces replaced by the NNP (masses and box kept).
+
+    ``properties`` go to openmm-torch, e.g. {"useCUDAGraphs": "true"}.
+    """
     nnp = copy.deepcopy(system)
     for index in reversed(range(nnp.getNumForces())):
         if not isinstance(nnp.getForce(index), openmm.CMMotionRemover):
             nnp.removeForce(index)
     # periodic=True: with its classical forces gone the System no longer reports periodicity.
-    nnp.addForce(NNPForce(model, topology, system=nnp, periodic=True))
+    nnp.addForce(NNPForce(model, topology, system=nnp, periodic=True, properties=properties))
     return nnp
 
 
