@@ -47,14 +47,14 @@ def topology_and_system():
     return topology, system
 
 
-def drift_simulation(model, check_frequency=None, reporter_interval=None):
+def drift_simulation(model, check_frequency=None, reporter_interval=None, platform="Reference", properties=None):
     topology, system = topology_and_system()
-    system.addForce(NNPForce(model, topology, check_frequency=check_frequency))
+    system.addForce(NNPForce(model, topology, check_frequency=check_frequency, properties=properties))
     integrator = openmm.CustomIntegrator(DT_PS)
     integrator.addGlobalVariable("e", 0.0)
     integrator.addComputeGlobal("e", "energy")  # evaluates the model once per step
     integrator.addComputePerDof("x", "x + dt*v")
-    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName(platform))
     simulation.context.setPositions(WATERS_NM)
     velocities = np.zeros_like(WATERS_NM)
     velocities[3:, 0] = SPEED_NM_PER_PS

@@ -1,0 +1,105 @@
+"""Cost of the overflow checks (openmmnnp.checks) in MD with the shipped compressed water model.
+
+Four Contexts on the same water box, same model weights, LangevinMiddle 300 K 0.5 fs:
+
+    none      the model with recording switched off (a subclass whose record_environment does
+              nothing; sel/capacity recording is a few integer ops and stays) - the baseline
+    recorded  the shipped model as is: every call records into overflow_flags, never checked
+    every100  recorded + the in-model check every 100 calls (NNPForce(check_frequency=100))
+    reporter  recorded + NNPCheckReporter(100) in a Simulation
+
+They run in interleaved blocks of --block steps (so load changes on a shared machine hit all four
+alike); the table gives the median time per step and its ratio to the baseline.
+
+    python benchmarks/check_overhead.py --edge 2.5 --block 200 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "examples"))
+from common import water_box, water_topology  # noqa: E402
+
+VARIANTS = ["none", "recorded", "every100", "reporter"]
+
+
+def build(variant: str, edge: float):
+    """A Simulation of the water box with the compressed model in the given variant."""
+    import openmm
+    import openmm.app as app
+    import openmm.unit as unit
+    import torch
+    from water_md_tools import nnp_system
+
+    from openmmnnp import NNPCheckReporter, NNPForce, pretrained_path
+    from openmmnnp.compression.se_e2_a_compressed import SeE2ACompressed
+    from openmmnnp.data.water import FRICTION_PER_PS, TIMESTEP_FS
+
+    shipped = torch.jit.load(str(pretrained_path("water-se_e2_a-compressed")))
+    model = shipped
+    if variant == "none":
+        class Unrecorded(SeE2ACompressed):
+            def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
+                                   neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
+                pass
+
+        model = Unrecorded(list(shipped.type_map), float(shipped.rcut), float(shipped.rcut_smth), list(shipped.sel),
+                           list(shipped.neuron), int(shipped.axis_neuron), list(shipped.fitting_neuron),
+                           bool(shipped.type_one_side), shipped.table, shipped.table_info).to(shipped.davg.dtype)
+        model.load_state_dict(shipped.state_dict())
+    data = np.load(water_box(edge))
+    bare, topology = water_topology(np.asarray([str(e) for e in data["elements"]]), data["box"])
+    if variant == "every100":
+        system = bare
+        system.addForce(NNPForce(model, topology, check_frequency=100))
+    else:
+        system = nnp_system(bare, topology, model)
+    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, FRICTION_PER_PS / unit.picosecond, TIMESTEP_FS * unit.femtosecond)
+    integrator.setRandomNumberSeed(1)
+    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    simulation.context.setPositions(data["positions"])
+    simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
+    if variant == "reporter":
+        simulation.reporters.append(NNPCheckReporter(100))
+    return simulation, len(data["positions"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edge", type=float, default=2.5, help="WaterBox edge, nm")
+    parser.add_argument("--block", type=int, default=200, help="steps per timed block (a multiple of 100)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved blocks per variant")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    simulations = {}
+    for variant in VARIANTS:
+        simulations[variant], atoms = build(variant, args.edge)
+        simulations[variant].step(10)  # warm-up: TorchScript's profiling executor
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(args.rounds):
+        for variant in VARIANTS:
+            start = time.perf_counter()
+            simulations[variant].step(args.block)
+            simulations[variant].context.getState(getPositions=True)
+            times[variant].append((time.perf_counter() - start) / args.block)
+    base = statistics.median(times["none"])
+    print(f"water box {args.edge:g} nm ({atoms} atoms), CPU platform, 1 thread, {args.rounds} interleaved blocks of {args.block} steps")
+    print("| variant | ms per step (median) | ratio to no recording |\n|---|---|---|")
+    for variant in VARIANTS:
+        t = statistics.median(times[variant])
+        print(f"| {variant} | {1e3 * t:.2f} | {t / base:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
