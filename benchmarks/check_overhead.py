@@ -9,7 +9,9 @@ Four Contexts on the same water box, same model weights, LangevinMiddle 300 K 0.
     reporter  recorded + NNPCheckReporter(100) in a Simulation
 
 They run in interleaved blocks of --block steps (so load changes on a shared machine hit all four
-alike); the table gives the median time per step and its ratio to the baseline.
+alike); the table gives the median time per step and its ratio to the baseline. On a busy machine
+the MD ratios are only good to several percent, so the script also times the pieces directly, side
+by side: the model call, one recording (record_table) and one check (check_flags).
 
     python benchmarks/check_overhead.py --edge 2.5 --block 200 --rounds 5
 """
@@ -73,6 +75,38 @@ def build(variant: str, edge: float):
     return simulation, len(data["positions"])
 
 
+def direct_costs(edge: float, repeat: int = 20) -> tuple[float, float, float]:
+    """(model energy+forces, one record_table, one check_flags) in seconds, timed side by side on
+    the water box with the shipped compressed model (median of ``repeat``)."""
+    import torch
+
+    from common import median_time
+    from openmmnnp import checks, pretrained_path
+
+    model = torch.jit.load(str(pretrained_path("water-se_e2_a-compressed")))
+    data = np.load(water_box(edge))
+    positions = torch.tensor(data["positions"] * 10.0, dtype=torch.float32)  # angstrom
+    box = torch.tensor(data["box"] * 10.0, dtype=torch.float32)
+    types = torch.tensor([model.type_map.index(str(e)) for e in data["elements"]])
+    pairs, shifts, _ = model.neighbors(positions, box)
+    valid = pairs[0] >= 0
+    center, neighbor = pairs[0].clamp(min=0), pairs[1].clamp(min=0)
+    s_hat, _ = model.normalized_environment(positions, box, types, center, neighbor, shifts, valid)
+    center_type = types.index_select(0, center)
+    flags = model.overflow_flags.clone()
+    record = torch.jit.script(checks.record_table)
+    check = torch.jit.script(checks.check_flags)
+
+    def model_call() -> None:
+        x = positions.clone().requires_grad_(True)
+        model(x, box, types).backward()
+
+    t_model = median_time(model_call, repeat, warmup=3)
+    t_record = median_time(lambda: record(flags, s_hat, valid, center, neighbor, center_type, model.davg[:, 0], model.dstd[:, 0]), repeat, warmup=3)
+    t_check = median_time(lambda: check(flags, list(model.type_map), model.length_unit), repeat, warmup=3)
+    return t_model, t_record, t_check
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edge", type=float, default=2.5, help="WaterBox edge, nm")
@@ -93,12 +127,16 @@ def main() -> None:
             simulations[variant].step(args.block)
             simulations[variant].context.getState(getPositions=True)
             times[variant].append((time.perf_counter() - start) / args.block)
+    t_model, t_record, t_check = direct_costs(args.edge)
     base = statistics.median(times["none"])
     print(f"water box {args.edge:g} nm ({atoms} atoms), CPU platform, 1 thread, {args.rounds} interleaved blocks of {args.block} steps")
     print("| variant | ms per step (median) | ratio to no recording |\n|---|---|---|")
     for variant in VARIANTS:
         t = statistics.median(times[variant])
         print(f"| {variant} | {1e3 * t:.2f} | {t / base:.3f} |")
+    print(f"\nDirect, side by side (median of 20): model energy+forces {1e3 * t_model:.1f} ms, recording {1e3 * t_record:.3f} ms "
+          f"per call, one check {1e3 * t_check:.3f} ms")
+    print(f"cost of checking every 100 steps = (recording + check / 100) / model call = {100 * (t_record + t_check / 100) / t_model:.2f}%")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import openmmnnp  # noqa: E402
 from openmmnnp.data.water import FRICTION_PER_PS, TIMESTEP_FS, reference_water_box  # noqa: E402
 
 
-def run(system, topology, positions, platform, steps, temperature, report_interval, output: Path, label: str, seed: int):
+def run(system, topology, positions, platform, steps, temperature, report_interval, output: Path, label: str, seed: int,
+        check_every: int = 0):
     """Minimise, run Langevin NVT, return (O-O RDF, ns/day). Energies go to stdout and a CSV."""
     integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
                                                  TIMESTEP_FS * unit.femtosecond)
@@ -44,6 +45,8 @@ def run(system, topology, positions, platform, steps, temperature, report_interv
     simulation.reporters.append(app.StateDataReporter(str(output / f"{label}_energies.csv"), report_interval, **reporter_args))
     sampler = PositionSampler(interval=20, start=steps // 5)  # first fifth: equilibration
     simulation.reporters.append(sampler)
+    if check_every > 0:  # compression-table range and neighbour capacity (docs/checks.md)
+        simulation.reporters.append(openmmnnp.NNPCheckReporter(check_every))
     start = time.time()
     simulation.step(steps)
     elapsed = time.time() - start
@@ -64,6 +67,8 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
     parser.add_argument("--report-interval", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--check-every", type=int, default=100,
+                        help="check the NNP's table range and neighbour capacity every N steps (0: off; docs/checks.md)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a busy 2-core machine more threads made MD 10x slower)")
     args = parser.parse_args(argv)
@@ -78,7 +83,7 @@ def main(argv=None) -> int:
 
     print("\n== NNP (se_e2_a) ==")
     nnp_rdf, nnp_speed = run(nnp_system(system, topology, model), topology, positions, platform, args.steps,
-                             args.temperature, args.report_interval, output, "nnp", args.seed)
+                             args.temperature, args.report_interval, output, "nnp", args.seed, args.check_every)
     print("\n== reference force field (flexible TIP3P) ==")
     ref_rdf, ref_speed = run(system, topology, positions, platform, args.steps, args.temperature,
                              args.report_interval, output, "reference", args.seed)

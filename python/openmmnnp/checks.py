@@ -91,6 +91,7 @@ def record_table(flags: torch.Tensor, s_hat: torch.Tensor, valid: torch.Tensor, 
     normalisation s_hat = (s - davg[t]) / dstd[t] of the first environment column (gives s(r) back)."""
     if s_hat.numel() == 0:
         return
+    s_hat = s_hat.detach()  # bookkeeping: outside autograd (else the buffer would join the graph)
     lower, upper, upper2 = flags[slot("lower")].to(s_hat.dtype), flags[slot("upper")].to(s_hat.dtype), flags[slot("upper2")].to(s_hat.dtype)
     beyond = valid & (s_hat >= upper2)
     extrapolated = valid & ((s_hat < lower) | (s_hat >= upper)) & ~beyond
