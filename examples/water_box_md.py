@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="MD steps of 0.5 fs for each run (default 1500 = 0.75 ps)")
     parser.add_argument("--box-edge", type=float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters; >= 1.25)")
-    parser.add_argument("--model", default=None, help="TorchScript model file (default: the shipped water-se_e2_a-compressed)")
+    parser.add_argument("--model", default=None,
+                        help="TorchScript model file or shipped model name, e.g. water-se3 (default: water-se_e2_a-compressed)")
     parser.add_argument("--platform", default=None, help="OpenMM platform (default: CUDA, else CPU, else Reference)")
     parser.add_argument("--output-dir", default="water_box_md_output", help="where energies and the RDF plot go")
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
@@ -76,12 +77,14 @@ def main(argv=None) -> int:
 
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    model = args.model or str(openmmnnp.pretrained_path("water-se_e2_a-compressed"))
+    model = args.model or "water-se_e2_a-compressed"
+    if not Path(model).is_file():
+        model = str(openmmnnp.pretrained_path(model))  # a shipped name; unknown names raise, listing the shipped ones
     platform = best_platform(args.platform)
     system, topology, positions = reference_water_box(args.box_edge)
     print(f"{topology.getNumResidues()} waters in a {args.box_edge} nm box, model {model}, platform {platform.getName()}")
 
-    print("\n== NNP (se_e2_a) ==")
+    print(f"\n== NNP ({Path(model).stem}) ==")
     nnp_rdf, nnp_speed = run(nnp_system(system, topology, model), topology, positions, platform, args.steps,
                              args.temperature, args.report_interval, output, "nnp", args.seed, args.check_every)
     print("\n== reference force field (flexible TIP3P) ==")

@@ -9,9 +9,13 @@ def smooth_weight(r: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tenso
 
     s(r) = 1/r * (u^3 (-6u^2 + 15u - 10) + 1) with u = (r - rcut_smth) / (rcut - rcut_smth).
     """
+    return torch.where(r < rcut, smooth_switch(r, rcut_smth, rcut) / r, torch.zeros_like(r))
+
+
+def smooth_switch(r: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tensor:
+    """1 below rcut_smth, u^3 (-6u^2 + 15u - 10) + 1 between, 0 from rcut on (C2 at both ends)."""
     u = ((r - rcut_smth) / (rcut - rcut_smth)).clamp(0.0, 1.0)
-    switch = u * u * u * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0
-    return torch.where(r < rcut, switch / r, torch.zeros_like(r))
+    return u * u * u * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0
 
 
 def environment_rows(vectors: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tensor:

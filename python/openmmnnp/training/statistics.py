@@ -51,7 +51,15 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[torc
     dstd[:, 1:] = (sum_a2 / count).sqrt().unsqueeze(1)
     dstd[dstd < 1e-2] = 1.0  # a type without neighbours keeps unit scale
     model.dstd.copy_(dstd)
+    set_energy_bias(model, types, energies)
+    model.min_neighbor_distance.fill_(min_distance)
+
+
+@torch.no_grad()
+def set_energy_bias(model: torch.nn.Module, types: torch.Tensor, energies: torch.Tensor) -> None:
+    """model.energy_bias [ntypes]: least-squares fit of the frame energies [F] to per-type atom
+    counts of ``types`` [N] (minimum-norm if the composition never varies)."""
+    ntypes = model.energy_bias.shape[0]
     counts = torch.stack([(types == t).sum() for t in range(ntypes)]).double().expand(len(energies), ntypes)
     bias = torch.linalg.lstsq(counts, energies.double().unsqueeze(1), driver="gelsd").solution.squeeze(1)
     model.energy_bias.copy_(bias)
-    model.min_neighbor_distance.fill_(min_distance)

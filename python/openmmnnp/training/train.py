@@ -1,4 +1,4 @@
-"""``openmm-nnp train``: train an se_e2_a potential on frame files."""
+"""``openmm-nnp train``: train an se_e2_a or SE(3)-attention potential on frame files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from openmmnnp.training.trainer import TrainConfig, train
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="train an se_e2_a potential (energy + force loss)")
+    parser = subparsers.add_parser("train", help="train an se_e2_a or SE(3)-attention (--model se3) potential (energy + force loss)")
     parser.add_argument("data", nargs="+", help="frame files (.npz from `openmm-nnp data`)")
     parser.add_argument("--output-dir", required=True, help="checkpoint.pt, model.pt, learning_curve.csv/.png go here")
     parser.add_argument("--resume", action="store_true", help="continue from output-dir/checkpoint.pt")

@@ -1,4 +1,4 @@
-"""Energy + force training of an se_e2_a model on a frame file (DeePMD's loss and schedules).
+"""Energy + force training of an se_e2_a or SE(3)-attention model on frame files (DeePMD's loss and schedules).
 
 Loss per step (one frame):  pe * (dE / N)^2 + pf * mean(|dF|^2 over 3N components),
 with pe, pf moving from their start to their limit values as the learning rate decays.
@@ -20,9 +20,10 @@ import torch
 
 from openmmnnp import units
 from openmmnnp.data.frames import Frames, concatenate, load_frames
+from openmmnnp.models.se3_attention import SE3Attention
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.training.schedule import learning_rate, prefactor
-from openmmnnp.training.statistics import set_statistics
+from openmmnnp.training.statistics import set_energy_bias, set_statistics
 
 
 @dataclasses.dataclass
@@ -49,17 +50,28 @@ class TrainConfig:
     axis_neuron: int = 4
     fitting: List[int] = dataclasses.field(default_factory=lambda: [64, 64, 64])
     type_one_side: bool = False
+    model: str = "se_e2_a"  # "se_e2_a" or "se3" (SE3Attention: uses rcut and the se3_* fields)
+    se3_lmax: int = 2
+    se3_channels: int = 16
+    se3_layers: int = 2
+    se3_heads: int = 2
+    se3_max_neighbors: int = 80
 
 
-def model_from_config(config: TrainConfig, type_map: List[str]) -> SeE2A:
-    return SeE2A(type_map, config.rcut, config.rcut_smth, config.sel, config.neuron, config.axis_neuron,
-                 config.fitting, config.type_one_side)
+def model_from_config(config: TrainConfig, type_map: List[str]) -> torch.nn.Module:
+    if config.model == "se_e2_a":
+        return SeE2A(type_map, config.rcut, config.rcut_smth, config.sel, config.neuron, config.axis_neuron,
+                     config.fitting, config.type_one_side)
+    if config.model == "se3":
+        return SE3Attention(type_map, config.rcut, config.se3_lmax, config.se3_channels, config.se3_layers,
+                            config.se3_heads, max_neighbors=config.se3_max_neighbors)
+    raise ValueError(f"TrainConfig.model must be 'se_e2_a' or 'se3', got {config.model!r}")
 
 
 class FrameSet:
     """Frames in model units with their full pair lists computed once (positions never move)."""
 
-    def __init__(self, frames: Frames, model: SeE2A) -> None:
+    def __init__(self, frames: Frames, model: torch.nn.Module) -> None:
         to_length = 1.0 / units.length_factor(model.length_unit)
         to_energy = 1.0 / units.energy_factor(model.energy_unit)
         self.positions = torch.from_numpy(frames.positions.astype(np.float32) * to_length)
@@ -73,7 +85,8 @@ class FrameSet:
             pairs, shifts, num_pairs = model.neighbors(self.positions[k], self.box[k])
             n = int(num_pairs[0])
             if n > pairs.shape[1]:
-                raise RuntimeError(f"frame {k}: {n} pairs exceed the capacity N * sum(sel); increase sel {model.sel}")
+                raise RuntimeError(f"frame {k}: {n} pairs exceed the model's pair capacity {pairs.shape[1]}; "
+                                   "increase sel (se_e2_a) or se3_max_neighbors (se3)")
             self.pairs.append(pairs[:, :n].clone())
             self.shifts.append(shifts[:n].clone())
 
@@ -81,7 +94,7 @@ class FrameSet:
         return int(self.positions.shape[0])
 
 
-def energy_and_forces(model: SeE2A, data: FrameSet, k: int, create_graph: bool):
+def energy_and_forces(model: torch.nn.Module, data: FrameSet, k: int, create_graph: bool):
     """(energy [] eV, forces [N, 3] eV/angstrom) of frame k."""
     positions = data.positions[k].clone().requires_grad_(True)
     pairs = data.pairs[k]
@@ -91,7 +104,7 @@ def energy_and_forces(model: SeE2A, data: FrameSet, k: int, create_graph: bool):
     return energy, -grad
 
 
-def evaluate(model: SeE2A, data: FrameSet, frames: List[int]) -> Dict[str, float]:
+def evaluate(model: torch.nn.Module, data: FrameSet, frames: List[int]) -> Dict[str, float]:
     """RMSE of energy per atom (eV/atom) and of force components (eV/angstrom) over ``frames``."""
     de, df, n = [], [], data.types.shape[0]
     for k in frames:
@@ -127,7 +140,7 @@ def plot_learning_curve(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> SeE2A:
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> torch.nn.Module:
     """Trains (or resumes) and writes into config.output_dir: checkpoint.pt (resumable),
     model.pt (TorchScript, float32), learning_curve.csv and learning_curve.png. Returns the model."""
     from tqdm import tqdm
@@ -153,9 +166,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> S
         rng.bit_generator.state = state["rng"]
         step = state["step"]
     else:
-        set_statistics(model, [data.positions[k] for k in train_frames], [data.box[k] for k in train_frames],
-                       [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types,
-                       data.energy[train_frames])
+        if isinstance(model, SE3Attention):
+            set_energy_bias(model, data.types, data.energy[train_frames])
+        else:
+            set_statistics(model, [data.positions[k] for k in train_frames], [data.box[k] for k in train_frames],
+                           [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types,
+                           data.energy[train_frames])
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "lr", "train_rmse_e_per_atom", "train_rmse_f", "val_rmse_e_per_atom",
                                     "val_rmse_f", "wall_s"])
