@@ -85,9 +85,16 @@ struct Inputs {
   const int64_t* types;  // [N]
   const T* davg;         // [ntypes, 4]
   const T* dstd;         // [ntypes, 4]
-  int64_t capacity, ntypes;
+  int64_t capacity, ntypes, num_atoms;
   bool type_one_side;
   T rcut_smth, rcut;
+
+  // Edge e names atoms and types in range (the CPU raises otherwise; the CUDA kernels skip it).
+  OPENMMNNP_HD bool in_range(int64_t e) const {
+    const int64_t i = static_cast<int64_t>(pairs[e]), j = static_cast<int64_t>(pairs[capacity + e]);
+    return i >= 0 && i < num_atoms && j >= 0 && j < num_atoms && types[i] >= 0 && types[i] < ntypes && types[j] >= 0 &&
+           types[j] < ntypes;
+  }
 
   // Fills `edge` for valid edge e (centre/neighbour assumed in range: checked by the caller).
   OPENMMNNP_HD void load(int64_t e, Edge<T>& edge) const {

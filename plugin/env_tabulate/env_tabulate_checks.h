@@ -1,10 +1,12 @@
-// Argument checks of openmmnnp::env_tabulate(_backward), shared by the CPU, CUDA and Meta kernels.
+// Argument checks and host-side helpers of openmmnnp::env_tabulate(_backward), shared by the CPU,
+// CUDA and Meta kernels.
 // Only shapes, dtypes and devices: checks that need data are done by the CPU kernel (the CUDA
 // kernel never synchronises the host; it skips edges whose atoms are out of range).
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include "env_tabulate/env_tabulate.h"
 #include "tabulate/tabulate_fusion_checks.h"
 
 namespace openmmnnp {
@@ -71,6 +73,17 @@ void dispatch_index_types(const at::Tensor& pairs, const at::Tensor& shifts, Fn&
   else if (long_pairs) fn(int64_t{}, int32_t{});
   else if (short_shifts) fn(int32_t{}, int16_t{});
   else fn(int32_t{}, int32_t{});
+}
+
+// Raw pointers of contiguous inputs (box undefined: not periodic).
+template <typename scalar_t, typename index_t, typename shift_t>
+Inputs<scalar_t, index_t, shift_t> raw_inputs(const at::Tensor& pos, const at::Tensor& box, const at::Tensor& pairs,
+                                              const at::Tensor& shifts, const at::Tensor& types, const at::Tensor& davg,
+                                              const at::Tensor& dstd, double rcut_smth, double rcut, bool type_one_side) {
+  return {pos.const_data_ptr<scalar_t>(), box.defined() ? box.const_data_ptr<scalar_t>() : nullptr, pairs.const_data_ptr<index_t>(),
+          shifts.const_data_ptr<shift_t>(), types.const_data_ptr<int64_t>(), davg.const_data_ptr<scalar_t>(),
+          dstd.const_data_ptr<scalar_t>(), pairs.size(1), davg.size(0), pos.size(0), type_one_side,
+          static_cast<scalar_t>(rcut_smth), static_cast<scalar_t>(rcut)};
 }
 
 }  // namespace env_tabulate

@@ -63,14 +63,6 @@ Prepared prepare(const at::Tensor& positions, const c10::optional<at::Tensor>& b
   return p;
 }
 
-template <typename scalar_t, typename index_t, typename shift_t>
-Inputs<scalar_t, index_t, shift_t> raw_inputs(const Prepared& p, double rcut_smth, double rcut, bool type_one_side) {
-  return {p.pos.const_data_ptr<scalar_t>(), p.box.defined() ? p.box.const_data_ptr<scalar_t>() : nullptr,
-          p.pairs.const_data_ptr<index_t>(), p.shifts.const_data_ptr<shift_t>(), p.types.const_data_ptr<int64_t>(),
-          p.davg.const_data_ptr<scalar_t>(), p.dstd.const_data_ptr<scalar_t>(), p.pairs.size(1), p.davg.size(0), type_one_side,
-          static_cast<scalar_t>(rcut_smth), static_cast<scalar_t>(rcut)};
-}
-
 // Raises on a valid edge whose atoms are out of range; counts the edges of each centre.
 template <typename index_t>
 void check_edges(const char* op, const index_t* pairs, int64_t capacity, int64_t count, int64_t N, std::vector<int64_t>* offsets) {
@@ -184,7 +176,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> env_tabulate_cpu(const at::Tensor
     env_tabulate::dispatch_index_types(pairs, shifts, [&](auto index_tag, auto shift_tag) {
       using index_t = decltype(index_tag);
       using shift_t = decltype(shift_tag);
-      const auto in = raw_inputs<scalar_t, index_t, shift_t>(p, rcut_smth, rcut, type_one_side);
+      const auto in = env_tabulate::raw_inputs<scalar_t, index_t, shift_t>(p.pos, p.box, p.pairs, p.shifts, p.types, p.davg, p.dstd, rcut_smth, rcut,
+                                                                           type_one_side);
       // Group the valid edges by centre (counting sort).
       std::vector<int64_t> offsets(N + 1, 0);
       check_edges(kOp, in.pairs, in.capacity, p.count, N, &offsets);
@@ -276,7 +269,8 @@ std::tuple<at::Tensor, at::Tensor> env_tabulate_backward_cpu(const at::Tensor& p
     env_tabulate::dispatch_index_types(pairs, shifts, [&](auto index_tag, auto shift_tag) {
       using index_t = decltype(index_tag);
       using shift_t = decltype(shift_tag);
-      const auto in = raw_inputs<scalar_t, index_t, shift_t>(p, rcut_smth, rcut, type_one_side);
+      const auto in = env_tabulate::raw_inputs<scalar_t, index_t, shift_t>(p.pos, p.box, p.pairs, p.shifts, p.types, p.davg, p.dstd, rcut_smth, rcut,
+                                                                           type_one_side);
       check_edges<index_t>(kBackwardOp, in.pairs, in.capacity, p.count, N, nullptr);
       const Grid<scalar_t> grid = tabulate::make_grid(p.info.const_data_ptr<scalar_t>(), table.size(1));
       backward_kernel(in, grid, p.table_t.const_data_ptr<scalar_t>(), M, N, p.count, grad_t.const_data_ptr<scalar_t>(),
