@@ -14,6 +14,14 @@ TORCH_LIBRARY(openmmnnp, m) {
   // Compressed embedding (plugin/tabulate/tabulate_fusion.h): T[i] = sum over edges e of atom i of
   // G_{table_index[e]}(s_hat[e]) (x) r_hat[e], G from polynomial tables; table_index < 0 skips the edge.
   m.def("tabulate_fusion(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, int num_atoms) -> Tensor");
+  // Compressed se_e2_a from the pair list (plugin/env_tabulate/env_tabulate.h): T [N, M, 4] = raw sum over the
+  // num_pairs valid pairs of G(s^) (x) R^ with the environment row computed in the kernel, per-type neighbour
+  // counts [N, ntypes] and table-range statistics [5]; differentiable with respect to positions and box.
+  m.def("env_tabulate(Tensor positions, Tensor? box, Tensor pairs, Tensor shifts, Tensor num_pairs, Tensor types, Tensor davg, "
+        "Tensor dstd, Tensor table, Tensor table_info, float rcut_smth, float rcut, bool type_one_side) -> (Tensor, Tensor, Tensor)");
+  m.def("env_tabulate_backward(Tensor positions, Tensor? box, Tensor pairs, Tensor shifts, Tensor num_pairs, Tensor types, "
+        "Tensor davg, Tensor dstd, Tensor table, Tensor table_info, float rcut_smth, float rcut, bool type_one_side, "
+        "Tensor grad_output) -> (Tensor, Tensor)");
   m.def("tabulate_fusion_backward(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, Tensor grad_output) -> (Tensor, Tensor)");
   // Overflow flags of running models (plugin/checks/flag_registry.h), read by the MD reporter.
   // Host bookkeeping only: catch-all kernels, valid for every device and inside CUDA-graph capture.

@@ -69,11 +69,19 @@ OPENMMNNP_HD void locate(const Grid<T>& g, T x, int64_t& idx, T& t, bool& clampe
   }
 }
 
-// Value and derivative d/dt of one polynomial (6 coefficients), Horner form.
+// Value and derivative d/dt of one polynomial whose 6 coefficients lie `stride` apart, Horner form.
+// (stride > 1: a coefficient-major copy of the table, so that a loop over outputs m is contiguous.)
+template <typename T>
+OPENMMNNP_HD void polynomial(const T* c, int64_t stride, T t, T& value, T& deriv) {
+  const T c0 = c[0], c1 = c[stride], c2 = c[2 * stride], c3 = c[3 * stride], c4 = c[4 * stride], c5 = c[5 * stride];
+  value = c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * c5))));
+  deriv = c1 + t * (T(2) * c2 + t * (T(3) * c3 + t * (T(4) * c4 + t * T(5) * c5)));
+}
+
+// Same with the 6 coefficients contiguous (the table's own layout).
 template <typename T>
 OPENMMNNP_HD void polynomial(const T* c, T t, T& value, T& deriv) {
-  value = c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))));
-  deriv = c[1] + t * (T(2) * c[2] + t * (T(3) * c[3] + t * (T(4) * c[4] + t * T(5) * c[5])));
+  polynomial(c, 1, t, value, deriv);
 }
 
 }  // namespace tabulate

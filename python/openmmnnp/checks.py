@@ -109,6 +109,23 @@ def record_table(flags: torch.Tensor, s_hat: torch.Tensor, valid: torch.Tensor, 
     flags[slot("worst_s")] = torch.where(better, value, flags[slot("worst_s")])
 
 
+def record_table_stats(flags: torch.Tensor, stats: torch.Tensor, types: torch.Tensor, davg: torch.Tensor,
+                       dstd: torch.Tensor) -> None:
+    """The same record as :func:`record_table`, from the statistics [5] of the fused op env_tabulate
+    (outside the first table, beyond the second, worst s_hat, its centre, its neighbour; centre -1
+    without valid edges); types [N]; davg, dstd [T] of the first environment column."""
+    stats = stats.detach().to(flags.dtype)
+    flags[slot("extrapolated")] = torch.maximum(flags[slot("extrapolated")], stats[0])
+    flags[slot("beyond")] = torch.maximum(flags[slot("beyond")], stats[1])
+    better = (stats[3] >= 0) & (stats[2] > flags[slot("worst_s")])
+    t = types.index_select(0, stats[3].clamp(min=0).to(torch.long).view(1)).squeeze(0)
+    smooth = stats[2] * dstd[t].to(flags.dtype) + davg[t].to(flags.dtype)
+    flags[slot("worst_i")] = torch.where(better, stats[3], flags[slot("worst_i")])
+    flags[slot("worst_j")] = torch.where(better, stats[4], flags[slot("worst_j")])
+    flags[slot("worst_smooth")] = torch.where(better, smooth, flags[slot("worst_smooth")])
+    flags[slot("worst_s")] = torch.where(better, stats[2], flags[slot("worst_s")])
+
+
 def edge_distance(smooth: float, rcut_smth: float, rcut: float) -> float:
     """The distance r with s(r) = smooth (s is strictly decreasing on (0, rcut)), by bisection."""
     lo, hi = 1e-9, rcut

@@ -1,17 +1,21 @@
-"""se_e2_a with tabulated embedding nets fused with GᵀR (DeePMD-kit's compressed model).
+"""se_e2_a with tabulated embedding nets fused with the environment matrix and GᵀR (DeePMD-kit's
+compressed model).
 
-Only ``embedding_contract`` changes: instead of running each embedding net on its edges and
-storing G [E, M], the fused op ``torch.ops.openmmnnp.tabulate_fusion`` evaluates the polynomial
-tables in registers and accumulates G ⊗ R̂ per atom, skipping padded edges. Forces come from
-autograd through the op's backward.
+``contracted_environment`` (the one place SeE2A makes T) is replaced by the fused op
+``torch.ops.openmmnnp.env_tabulate``: from the pair list straight to T, computing each edge's
+environment row, the table look-up and G ⊗ R̂ in registers, reading only the valid pairs, and
+storing nothing per edge for the backward (which recomputes the edges). Forces come from autograd
+through the op's backward. ``embedding_contract`` keeps the unfused path (normalised environment
+tensors and the ``tabulate_fusion`` op), used as a reference.
 """
 
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 
 from openmmnnp import checks
 from openmmnnp.models.se_e2_a import SeE2A
+from openmmnnp.ops.env_tabulate import env_tabulate
 from openmmnnp.ops.tabulate import tabulate_fusion
 
 
@@ -23,7 +27,8 @@ class SeE2ACompressed(SeE2A):
         table_info: [5] (lower, upper, upper2, stride, stride2).
         check_frequency: every this many calls, check the recorded table range and neighbour
             capacity (:mod:`openmmnnp.checks`: a warning for ŝ in the extrapolated table, an error
-            beyond it). -1 disables the check (``dp compress`` default).
+            beyond it). -1 disables the check (``dp compress`` default). The table statistics
+            come from the fused op at no extra cost on every call.
     """
 
     def __init__(self, type_map: List[str], rcut: float, rcut_smth: float, sel: List[int], neuron: List[int],
@@ -43,15 +48,28 @@ class SeE2ACompressed(SeE2A):
         self.table_info = table_info.detach().to(torch.float64).clone()
         checks.set_table_range(self.overflow_flags, float(self.table_info[0]), float(self.table_info[1]), float(self.table_info[2]))
 
-    def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
-                           neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
-        """Records the table range of this call's ŝ (device ops only; checked every check_frequency calls)."""
-        checks.record_table(self.overflow_flags, s_hat, valid, center, neighbor, center_type, self.davg[:, 0], self.dstd[:, 0])
+    def contracted_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
+                               pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> torch.Tensor:
+        """T [N, M, 4] = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij by the fused op, after the sel check."""
+        t, stats = self.contracted_environment_and_stats(positions, box, types, pairs, shifts, num_pairs)
+        return t
+
+    def contracted_environment_and_stats(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
+                                         pairs: torch.Tensor, shifts: torch.Tensor,
+                                         num_pairs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(T [N, M, 4], table statistics [5] float64 on the device: see openmmnnp.ops.env_tabulate)."""
+        dtype = positions.dtype
+        t, counts, stats = env_tabulate(positions, box, pairs, shifts, num_pairs, types, self.davg.to(dtype),
+                                        self.dstd.to(dtype), self.table.to(dtype), self.table_info, self.rcut_smth,
+                                        self.rcut, self.type_one_side)
+        self.check_neighbor_counts(counts, num_pairs, pairs.shape[1], positions.device.type == "cpu")
+        checks.record_table_stats(self.overflow_flags, stats, types, self.davg[:, 0], self.dstd[:, 0])
+        return t / float(self.sel_total), stats
 
     def embedding_contract(self, s_hat: torch.Tensor, r_hat: torch.Tensor, center: torch.Tensor,
                            center_type: torch.Tensor, neighbor_type: torch.Tensor, valid: torch.Tensor,
                            num_atoms: int) -> torch.Tensor:
-        """T_i = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij by the fused table op: edges [E] -> [N, M, 4]."""
+        """Unfused reference: T_i = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij by tabulate_fusion: edges [E] -> [N, M, 4]."""
         net_index = neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
         table_index = torch.where(valid, net_index, torch.full_like(net_index, -1))
         table = self.table.to(s_hat.dtype)

@@ -130,6 +130,16 @@ class SeE2A(torch.nn.Module):
     def atomic_energies_from_pairs(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
                                    pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> torch.Tensor:
         """Atomic energies [N] from a precomputed full pair list (training caches the lists)."""
+        t = self.contracted_environment(positions, box, types, pairs, shifts, num_pairs)
+        return self.fit(self.descriptor(t), types)
+
+    # ----- pieces (compression replaces contracted_environment) -----------------------------
+    def contracted_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
+                               pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> torch.Tensor:
+        """T [N, M, 4] = 1/sum(sel) sum_j G(s_hat_ij) (x) r_hat_ij from the pair list, after the sel check.
+
+        The one place T is made: compressed models replace this method by a fused op.
+        """
         num_atoms = positions.shape[0]
         center = pairs[0].clamp(min=0)
         neighbor = pairs[1].clamp(min=0)
@@ -137,11 +147,9 @@ class SeE2A(torch.nn.Module):
         self.check_sel(num_atoms, types, center, neighbor, valid, num_pairs, pairs.shape[1], positions.device.type == "cpu")
         s_hat, r_hat = self.normalized_environment(positions, box, types, center, neighbor, shifts, valid)
         self.record_environment(s_hat, valid, center, neighbor, types.index_select(0, center))
-        t = self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
-                                    types.index_select(0, neighbor), valid, num_atoms)
-        return self.fit(self.descriptor(t), types)
+        return self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
+                                       types.index_select(0, neighbor), valid, num_atoms)
 
-    # ----- pieces (compression replaces embedding_contract and record_environment) ------------
     def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
                            neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
         """Records what the overflow checks need about the edges (nothing: no tables here)."""
@@ -204,7 +212,10 @@ class SeE2A(torch.nn.Module):
         """Detects more neighbours than ``sel``: RuntimeError on the CPU, ``sel_overflow`` elsewhere."""
         counts = torch.zeros(num_atoms * self.ntypes, dtype=torch.long, device=center.device)
         counts = counts.index_add(0, center * self.ntypes + types.index_select(0, neighbor), valid.to(torch.long))
-        counts = counts.view(num_atoms, self.ntypes)
+        self.check_neighbor_counts(counts.view(num_atoms, self.ntypes), num_pairs, capacity, on_cpu)
+
+    def check_neighbor_counts(self, counts: torch.Tensor, num_pairs: torch.Tensor, capacity: int, on_cpu: bool) -> None:
+        """counts [N, ntypes] neighbours of each type per atom: the sel check of :meth:`check_sel`."""
         excess = counts > self.sel_tensor.unsqueeze(0)
         if on_cpu:
             if int(num_pairs[0]) > capacity:
