@@ -64,7 +64,7 @@ class SeE2ACompressed(SeE2A):
                                         self.rcut, self.type_one_side)
         self.check_neighbor_counts(counts, num_pairs, pairs.shape[1], positions.device.type == "cpu")
         checks.record_table_stats(self.overflow_flags, stats, types, self.davg[:, 0], self.dstd[:, 0])
-        return t / float(self.sel_total), stats
+        return self.add_empty_slots(t / float(self.sel_total), types, counts), stats
 
     def embedding_contract(self, s_hat: torch.Tensor, r_hat: torch.Tensor, center: torch.Tensor,
                            center_type: torch.Tensor, neighbor_type: torch.Tensor, valid: torch.Tensor,

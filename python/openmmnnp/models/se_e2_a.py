@@ -9,9 +9,12 @@ Math (Zhang et al., NeurIPS 2018; DeePMD-kit v2 docs), written edge-wise:
     E      = sum_i F_{t_i}(D_i) + bias[t_i]
 
 Edge-wise means neighbours come as a list of pairs from ``neighbor_pairs`` rather than
-padded [N, sum(sel)] slots: padded slots of DeePMD hold R = 0 and, normalised, a constant
-that an edge list cannot reproduce. With davg = 0 (DeePMD's ``set_davg_zero``) an edge
-contributes zero as it reaches rcut, so the energy stays smooth; dstd still scales R.
+padded [N, sum(sel)] slots: padded slots of DeePMD hold R = 0 and, normalised, the constant
+R^ = -davg/dstd. Models trained here use davg = 0 (DeePMD's ``set_davg_zero``), so an edge
+contributes zero as it reaches rcut and empty slots contribute nothing; dstd still scales R.
+Models imported from DeePMD (non-zero davg) set ``empty_slot_term`` [ntypes, ntypes, M, 4]
+= G_ab(s^_pad) (x) R^_pad per (centre type a, neighbour type b), and each atom adds it once
+per empty slot (sel[b] - its neighbours of type b) to T: see ``empty_slots``.
 
 ``sel`` (max neighbours of each type) is the capacity that sizes the pair list and the
 1/sum(sel) normalisation; exceeding it is an error on the CPU at once and, on other devices, is
@@ -22,7 +25,7 @@ check (every ``check_frequency`` calls; see :mod:`openmmnnp.checks`).
 import warnings
 
 
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -98,6 +101,15 @@ class SeE2A(torch.nn.Module):
         self.check_frequency = -1  # check every this many forward calls; -1: never (NNPForce can set it)
         self.calls = 0
         self.flags_key = ""  # registry key for NNPCheckReporter (set by NNPForce); "": not registered
+        # DeePMD's padded neighbour slots (None: they contribute nothing, as with davg = 0).
+        self.register_buffer("empty_slot_term", None)
+
+    def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
+        # An imported model's empty-slot term loads into a fresh model too (compress rebuilds one).
+        saved = state_dict.get(prefix + "empty_slot_term")
+        if saved is not None and self.empty_slot_term is None:
+            self.empty_slot_term = torch.empty_like(saved)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     # ----- contract -------------------------------------------------------------------------
     def forward(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
@@ -144,11 +156,20 @@ class SeE2A(torch.nn.Module):
         center = pairs[0].clamp(min=0)
         neighbor = pairs[1].clamp(min=0)
         valid = pairs[0] >= 0
-        self.check_sel(num_atoms, types, center, neighbor, valid, num_pairs, pairs.shape[1], positions.device.type == "cpu")
+        counts = self.check_sel(num_atoms, types, center, neighbor, valid, num_pairs, pairs.shape[1],
+                                positions.device.type == "cpu")
         s_hat, r_hat = self.normalized_environment(positions, box, types, center, neighbor, shifts, valid)
         self.record_environment(s_hat, valid, center, neighbor, types.index_select(0, center))
-        return self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
-                                       types.index_select(0, neighbor), valid, num_atoms)
+        t = self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
+                                    types.index_select(0, neighbor), valid, num_atoms)
+        return self.add_empty_slots(t, types, counts)
+
+    def add_empty_slots(self, t: torch.Tensor, types: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """T plus DeePMD's padded-slot term when the model has one (imported models)."""
+        term = self.empty_slot_term
+        if term is not None:
+            t = t + self.empty_slots(term.to(t.dtype), types, counts)
+        return t
 
     def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
                            neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
@@ -191,6 +212,16 @@ class SeE2A(torch.nn.Module):
                 out = out.index_add(0, center.index_select(0, edges), outer)
         return out / float(self.sel_total)
 
+    def empty_slots(self, term: torch.Tensor, types: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """DeePMD's padded slots: 1/sum(sel) sum_b (sel[b] - counts[i, b]) term[t_i, b] -> [N, M, 4].
+
+        term [ntypes, ntypes, M, 4], counts [N, ntypes] neighbours of each type within rcut.
+        """
+        empty = (self.sel_tensor.unsqueeze(0) - counts).to(term.dtype)  # [N, ntypes]
+        per_atom = term.index_select(0, types).flatten(2)  # [N, ntypes, M * 4]
+        summed = torch.bmm(empty.unsqueeze(1), per_atom).view(types.shape[0], term.shape[2], 4)
+        return summed / float(self.sel_total)
+
     def descriptor(self, t: torch.Tensor) -> torch.Tensor:
         """T [N, M, 4] -> D [N, M * axis_neuron] = flatten(T T[:axis]^T)."""
         d = torch.bmm(t, t[:, : self.axis_neuron, :].transpose(1, 2))
@@ -208,11 +239,16 @@ class SeE2A(torch.nn.Module):
         return energies
 
     def check_sel(self, num_atoms: int, types: torch.Tensor, center: torch.Tensor, neighbor: torch.Tensor,
-                  valid: torch.Tensor, num_pairs: torch.Tensor, capacity: int, on_cpu: bool) -> None:
-        """Detects more neighbours than ``sel``: RuntimeError on the CPU, ``sel_overflow`` elsewhere."""
+                  valid: torch.Tensor, num_pairs: torch.Tensor, capacity: int, on_cpu: bool) -> torch.Tensor:
+        """Detects more neighbours than ``sel``: RuntimeError on the CPU, recorded in ``overflow_flags`` elsewhere.
+
+        Returns counts [N, ntypes]: each atom's neighbours of each type within rcut.
+        """
         counts = torch.zeros(num_atoms * self.ntypes, dtype=torch.long, device=center.device)
         counts = counts.index_add(0, center * self.ntypes + types.index_select(0, neighbor), valid.to(torch.long))
-        self.check_neighbor_counts(counts.view(num_atoms, self.ntypes), num_pairs, capacity, on_cpu)
+        counts = counts.view(num_atoms, self.ntypes)
+        self.check_neighbor_counts(counts, num_pairs, capacity, on_cpu)
+        return counts
 
     def check_neighbor_counts(self, counts: torch.Tensor, num_pairs: torch.Tensor, capacity: int, on_cpu: bool) -> None:
         """counts [N, ntypes] neighbours of each type per atom: the sel check of :meth:`check_sel`."""

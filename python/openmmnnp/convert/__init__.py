@@ -1,0 +1,1 @@
+"""Importers of models trained with other codes into openmm-nnp models."""
