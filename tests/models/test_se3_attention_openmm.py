@@ -8,7 +8,7 @@ import openmm.unit as unit
 
 from models.test_se3_attention import make_se3
 from models.test_se_e2_a_openmm import water_system
-from openmmnnp import NNPForce, units
+from openmmnnp import NNPForce, pretrained_path, units
 
 
 @pytest.mark.parametrize("platform", ["Reference", "CPU"])
@@ -28,4 +28,16 @@ def test_nnpforce_matches_direct_model_call(water, platform):
     ev, angstrom = units.energy_factor("eV"), units.length_factor("angstrom")
     assert energy == pytest.approx(float(direct) * ev, rel=1e-6)
     np.testing.assert_allclose(forces, -grad.numpy() * ev / angstrom, rtol=1e-5, atol=1e-3)
+    assert np.abs(forces).max() > 1.0
+
+
+def test_shipped_water_se3_gives_finite_forces_in_openmm(water):
+    """The shipped file must carry the freeze-safe code: its earlier export gave all-NaN forces."""
+    positions, box, _, _ = water
+    system, topology, positions_nm = water_system(positions[0], box[0])
+    system.addForce(NNPForce(pretrained_path("water-se3"), topology, system=system, periodic=True))
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(positions_nm)
+    forces = context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+    assert np.isfinite(forces).all()
     assert np.abs(forces).max() > 1.0

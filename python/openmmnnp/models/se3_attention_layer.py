@@ -47,8 +47,12 @@ class SE3AttentionLayer(torch.nn.Module):
         queries = self.query(x).index_select(0, center)
         scores = (queries * keys).view(num_edges, self.heads, -1).sum(2) * self.scale  # [E, H]
         index = center.unsqueeze(1).expand(num_edges, self.heads)
-        top = torch.zeros(num_atoms, self.heads, dtype=h.dtype, device=h.device)
-        top = top.scatter_reduce(0, index, scores.detach(), reduce="amax", include_self=True)  # >= 0: the sink
+        # The shift only guards exp() against overflow; the softmax does not depend on it, so it
+        # must carry no gradient. .detach() alone is not enough: torch.jit.freeze (which TorchForce
+        # applies) drops it, and the amax backward then yields NaN. no_grad survives freezing.
+        with torch.no_grad():
+            top = torch.zeros(num_atoms, self.heads, dtype=h.dtype, device=h.device)
+            top = top.scatter_reduce(0, index, scores.detach(), reduce="amax", include_self=True)  # >= 0: the sink
         numerator = torch.exp(scores - top.index_select(0, center)) * envelope.unsqueeze(1)
         denominator = torch.exp(-top).index_add(0, center, numerator)
         attention = numerator / denominator.index_select(0, center)  # [E, H]
