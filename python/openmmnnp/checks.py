@@ -85,35 +85,12 @@ def set_table_range(flags: torch.Tensor, lower: float, upper: float, upper2: flo
     flags[slot("upper2")] = upper2
 
 
-def record_table(flags: torch.Tensor, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
-                 neighbor: torch.Tensor, center_type: torch.Tensor, davg: torch.Tensor, dstd: torch.Tensor) -> None:
-    """Edges [E]: s_hat, valid mask, centre and neighbour atoms, centre types; davg, dstd [T]: the
-    normalisation s_hat = (s - davg[t]) / dstd[t] of the first environment column (gives s(r) back)."""
-    if s_hat.numel() == 0:
-        return
-    s_hat = s_hat.detach()  # bookkeeping: outside autograd (else the buffer would join the graph)
-    lower, upper, upper2 = flags[slot("lower")].to(s_hat.dtype), flags[slot("upper")].to(s_hat.dtype), flags[slot("upper2")].to(s_hat.dtype)
-    beyond = valid & (s_hat >= upper2)
-    extrapolated = valid & ((s_hat < lower) | (s_hat >= upper)) & ~beyond
-    flags[slot("extrapolated")] = torch.maximum(flags[slot("extrapolated")], extrapolated.sum().to(flags.dtype))
-    flags[slot("beyond")] = torch.maximum(flags[slot("beyond")], beyond.sum().to(flags.dtype))
-    masked = torch.where(valid, s_hat, torch.full_like(s_hat, -float("inf")))
-    edge = torch.argmax(masked)
-    value = masked[edge].to(flags.dtype)
-    better = value > flags[slot("worst_s")]
-    flags[slot("worst_i")] = torch.where(better, center[edge].to(flags.dtype), flags[slot("worst_i")])
-    flags[slot("worst_j")] = torch.where(better, neighbor[edge].to(flags.dtype), flags[slot("worst_j")])
-    t = center_type[edge]
-    smooth = (s_hat[edge] * dstd[t] + davg[t]).to(flags.dtype)
-    flags[slot("worst_smooth")] = torch.where(better, smooth, flags[slot("worst_smooth")])
-    flags[slot("worst_s")] = torch.where(better, value, flags[slot("worst_s")])
-
-
 def record_table_stats(flags: torch.Tensor, stats: torch.Tensor, types: torch.Tensor, davg: torch.Tensor,
                        dstd: torch.Tensor) -> None:
-    """The same record as :func:`record_table`, from the statistics [5] of the fused op env_tabulate
-    (outside the first table, beyond the second, worst s_hat, its centre, its neighbour; centre -1
-    without valid edges); types [N]; davg, dstd [T] of the first environment column."""
+    """Records the table range of one call from the statistics [5] of the fused op env_tabulate
+    (edges outside the first table, beyond the second, worst s_hat, its centre, its neighbour;
+    centre -1 without valid edges); types [N]; davg, dstd [T]: the normalisation
+    s_hat = (s - davg[t]) / dstd[t] of the first environment column (gives s(r) back)."""
     stats = stats.detach().to(flags.dtype)
     flags[slot("extrapolated")] = torch.maximum(flags[slot("extrapolated")], stats[0])
     flags[slot("beyond")] = torch.maximum(flags[slot("beyond")], stats[1])

@@ -159,7 +159,6 @@ class SeE2A(torch.nn.Module):
         counts = self.check_sel(num_atoms, types, center, neighbor, valid, num_pairs, pairs.shape[1],
                                 positions.device.type == "cpu")
         s_hat, r_hat = self.normalized_environment(positions, box, types, center, neighbor, shifts, valid)
-        self.record_environment(s_hat, valid, center, neighbor, types.index_select(0, center))
         t = self.embedding_contract(s_hat, r_hat, center, types.index_select(0, center),
                                     types.index_select(0, neighbor), valid, num_atoms)
         return self.add_empty_slots(t, types, counts)
@@ -170,11 +169,6 @@ class SeE2A(torch.nn.Module):
         if term is not None:
             t = t + self.empty_slots(term.to(t.dtype), types, counts)
         return t
-
-    def record_environment(self, s_hat: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
-                           neighbor: torch.Tensor, center_type: torch.Tensor) -> None:
-        """Records what the overflow checks need about the edges (nothing: no tables here)."""
-        pass
 
     def normalized_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
                                center: torch.Tensor, neighbor: torch.Tensor, shifts: torch.Tensor,
