@@ -1,12 +1,14 @@
-"""SE3Attention: fused vs reference key/value convolution, energy + forces on water boxes.
+"""SE3Attention: reference vs torch vs fused vs low-memory layers, energy + forces on water boxes.
 
-Run: OMP_NUM_THREADS=1 python benchmarks/equivariant.py [--edges 1.2 1.6 2.0] [--threads 1] [--repeat 3]
-     [--lmax 2] [--channels 16] [--rcut 5.0] [--device cpu|cuda]
+Run: OMP_NUM_THREADS=1 python benchmarks/equivariant.py [--edges 1.6 2.4 3.2] [--threads 1] [--repeat 3]
+     [--lmax 2] [--channels 16] [--rcut 5.0] [--device cpu|cuda] [--implementations ...]
 
 Each (implementation, box) pair runs in a fresh subprocess: median energy+forces time (after one
 warm-up) and peak memory (CPU: peak RSS during the evaluations minus RSS before them; CUDA:
-torch.cuda.max_memory_allocated minus the allocation before them). Both implementations share
-the same random float32 model, so the table compares the implementations only.
+torch.cuda.max_memory_allocated minus the allocation before them). All implementations share the
+same random float32 model in inference mode (eval, parameters without gradients, forces by
+autograd.grad with respect to the positions: what TorchForce computes), so the table compares the
+implementations only. Ratios are the reference's time or memory over each implementation's.
 """
 
 from __future__ import annotations
@@ -49,14 +51,15 @@ def worker(args: argparse.Namespace) -> dict:
     x, box, types = water_box(args.edge, args.device)
     torch.manual_seed(0)
     model = SE3Attention(["O", "H"], rcut=args.rcut, lmax=args.lmax, channels=args.channels).to(args.device)
-    model.fused = args.implementation == "fused"
+    model.implementation = args.implementation
+    model.eval().requires_grad_(False)
     scripted = torch.jit.script(model)
     pairs = int(model.neighbors(x, box)[2][0])
     cuda = args.device == "cuda"
 
     def run() -> None:
         y = x.clone().requires_grad_(True)
-        scripted(y, box, types).backward()
+        torch.autograd.grad(scripted(y, box, types), y)
         if cuda:
             torch.cuda.synchronize()
 
@@ -75,38 +78,54 @@ def worker(args: argparse.Namespace) -> dict:
     return {"atoms": int(x.shape[0]), "pairs": pairs, "seconds": float(np.median(times)), "peak_mb": peak - before}
 
 
+IMPLEMENTATIONS = ["reference", "torch", "fused", "low_memory"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--edges", type=float, nargs="+", default=[1.2, 1.6, 2.0], help="WaterBox edges, nm")
+    parser.add_argument("--edges", type=float, nargs="+", default=[1.6, 2.4, 3.2], help="WaterBox edges, nm")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--lmax", type=int, default=2)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--rcut", type=float, default=5.0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--worker", choices=["fused", "reference"], dest="implementation", help=argparse.SUPPRESS)
+    parser.add_argument("--implementations", nargs="+", default=IMPLEMENTATIONS, choices=IMPLEMENTATIONS)
+    parser.add_argument("--worker", choices=IMPLEMENTATIONS, dest="implementation", help=argparse.SUPPRESS)
     parser.add_argument("--edge", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.implementation:
         print(json.dumps(worker(args)))
         return
+    names = [name for name in IMPLEMENTATIONS if name in args.implementations]
     print(f"SE3Attention lmax {args.lmax}, {args.channels} channels, rcut {args.rcut} A, 2 layers, float32, {args.device}, "
           f"{args.threads} thread(s), energy + forces, median of {args.repeat}")
-    print(f"{'edge nm':>7} {'atoms':>6} {'pairs':>7} {'reference ms':>13} {'fused ms':>9} {'speed-up':>9} "
-          f"{'reference MB':>13} {'fused MB':>9} {'memory ratio':>13}")
+    print("time ms / peak MB per implementation; x = reference / implementation")
+    header = f"{'atoms':>6} {'pairs':>7} " + " ".join(f"{name + ' ms':>15} {name + ' MB':>15}" for name in names)
+    print(header)
     common = ["--threads", str(args.threads), "--repeat", str(args.repeat), "--lmax", str(args.lmax),
               "--channels", str(args.channels), "--rcut", str(args.rcut), "--device", args.device]
     for edge in args.edges:
         results = {}
-        for implementation in ("reference", "fused"):
-            out = subprocess.run([sys.executable, __file__, "--worker", implementation, "--edge", str(edge)] + common,
-                                 capture_output=True, text=True, check=True)
-            results[implementation] = json.loads(out.stdout.strip().splitlines()[-1])
-        r, f = results["reference"], results["fused"]
-        print(f"{edge:7.1f} {f['atoms']:6d} {f['pairs']:7d} {1e3 * r['seconds']:13.1f} {1e3 * f['seconds']:9.1f} "
-              f"{r['seconds'] / f['seconds']:9.2f} {r['peak_mb']:13.0f} {f['peak_mb']:9.0f} "
-              f"{r['peak_mb'] / max(f['peak_mb'], 1.0):13.1f}", flush=True)
+        for name in names:
+            print(f"[equivariant] {edge} nm box, {name} ...", file=sys.stderr, flush=True)
+            out = subprocess.run([sys.executable, __file__, "--worker", name, "--edge", str(edge)] + common,
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"{name} at {edge} nm failed:\n{out.stderr[-2000:]}")
+            results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        first = results[names[0]]
+        ref = results.get("reference")
+        cells = []
+        for name in names:
+            r = results[name]
+            time_cell, mem_cell = f"{1e3 * r['seconds']:.0f}", f"{r['peak_mb']:.0f}"
+            if ref is not None and name != "reference":
+                time_cell += f" ({ref['seconds'] / r['seconds']:.1f}x)"
+                mem_cell += f" ({ref['peak_mb'] / max(r['peak_mb'], 1.0):.1f}x)"
+            cells.append(f"{time_cell:>15} {mem_cell:>15}")
+        print(f"{first['atoms']:6d} {first['pairs']:7d} " + " ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,19 @@ TORCH_LIBRARY(openmmnnp, m) {
         "Tensor davg, Tensor dstd, Tensor table, Tensor table_info, float rcut_smth, float rcut, bool type_one_side, "
         "Tensor grad_output) -> (Tensor, Tensor)");
   m.def("tabulate_fusion_backward(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, Tensor grad_output) -> (Tensor, Tensor)");
+  // SE(3) attention (plugin/se3_attention/edge_product.h): per-edge keys and values of a channel-wise tensor-field
+  // convolution built in registers, never stored. scores [E, heads] = <q_center, k_edge> per head; messages
+  // [N, C, D] = sum over a centre's edges of attention x v_edge. edge_weights are [E, P C] radial weights, or the
+  // radial features [E, B] when radial_mlp = [W1, b1, W2, b2] recomputes the weights in the kernel (low-memory mode).
+  m.def("se3_attention_scores(Tensor queries, Tensor x, Tensor y, Tensor edge_weights, Tensor[] radial_mlp, Tensor center, "
+        "Tensor neighbor, Tensor cg_index, Tensor cg_value, int heads) -> Tensor");
+  m.def("se3_attention_scores_backward(Tensor queries, Tensor x, Tensor y, Tensor edge_weights, Tensor[] radial_mlp, "
+        "Tensor center, Tensor neighbor, Tensor cg_index, Tensor cg_value, int heads, Tensor grad_scores) "
+        "-> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("se3_attention_messages(Tensor attention, Tensor x, Tensor y, Tensor edge_weights, Tensor[] radial_mlp, "
+        "Tensor center, Tensor neighbor, Tensor cg_index, Tensor cg_value) -> Tensor");
+  m.def("se3_attention_messages_backward(Tensor attention, Tensor x, Tensor y, Tensor edge_weights, Tensor[] radial_mlp, "
+        "Tensor center, Tensor neighbor, Tensor cg_index, Tensor cg_value, Tensor grad_out) -> (Tensor, Tensor, Tensor, Tensor)");
   // Overflow flags of running models (plugin/checks/flag_registry.h), read by the MD reporter.
   // Host bookkeeping only: catch-all kernels, valid for every device and inside CUDA-graph capture.
   // CONSERVATIVE alias analysis marks them as having side effects: TorchScript would otherwise

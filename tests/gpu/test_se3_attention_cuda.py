@@ -1,5 +1,5 @@
-"""SE3Attention on CUDA (skipped without one): padded static pair lists, fused == reference,
-CUDA == CPU in float64, and the accuracy of float32 with TF32 matmuls against float64."""
+"""SE3Attention on CUDA (skipped without one): padded static pair lists, every implementation ==
+the CPU in float64, and the accuracy of float32 with TF32 matmuls against float64."""
 
 import pytest
 import torch
@@ -19,8 +19,10 @@ def test_cuda_matches_cpu_and_reference(water):
     energy_gpu, forces_gpu = energy_and_forces(cuda, *args)
     assert float(energy_gpu) == pytest.approx(float(energy), rel=1e-11)
     torch.testing.assert_close(forces_gpu.cpu(), forces, rtol=1e-9, atol=1e-10)
-    cuda.fused = False
-    torch.testing.assert_close(energy_and_forces(cuda, *args)[1].cpu(), forces, rtol=1e-9, atol=1e-10)
+    cuda.eval()
+    for implementation in ("low_memory", "torch", "reference"):
+        cuda.implementation = implementation
+        torch.testing.assert_close(energy_and_forces(cuda, *args)[1].cpu(), forces, rtol=1e-9, atol=1e-10)
     assert int(cuda.capacity_overflow[0]) == 0
 
 

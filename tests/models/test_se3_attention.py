@@ -1,5 +1,5 @@
-"""SE3Attention: harmonics and couplings, fused == reference, E(3) invariance, exact forces,
-smoothness at the cutoff, TorchScript round trip, capacity errors."""
+"""SE3Attention: harmonics and couplings, fused == low-memory == torch == reference, E(3)
+invariance, exact forces, smoothness at the cutoff, TorchScript round trip, capacity errors."""
 
 import io
 
@@ -54,15 +54,44 @@ def test_couplings_are_rotation_invariant_and_nonzero():
 
 
 @pytest.mark.parametrize("lmax", [0, 1, 2, 3])
-def test_fused_equals_reference(water, lmax):
+@pytest.mark.parametrize("implementation", ["fused", "low_memory", "torch"])
+def test_implementations_equal_reference(water, lmax, implementation):
     positions, box, types, _ = water
-    model = make_se3(water, lmax=lmax)
-    energy, forces = energy_and_forces(model, positions[2], box[2], types)
-    model.fused = False
+    model = make_se3(water, lmax=lmax).eval()
+    model.implementation = "reference"
     energy_ref, forces_ref = energy_and_forces(model, positions[2], box[2], types)
+    model.implementation = implementation
+    energy, forces = energy_and_forces(model, positions[2], box[2], types)
     assert float(energy) == pytest.approx(float(energy_ref), rel=1e-13, abs=1e-11)
     torch.testing.assert_close(forces, forces_ref, rtol=1e-11, atol=1e-12)
     assert float(forces.abs().max()) > 1e-3
+
+
+def test_fused_is_the_default_and_bad_implementations_raise(water):
+    positions, box, types, _ = water
+    model = make_se3(water, lmax=1)
+    assert model.implementation == "fused"
+    model.implementation = "low_memory"  # still in training mode: the radial MLP would get no gradients
+    with pytest.raises(RuntimeError, match="low_memory implementation is for inference"):
+        model(positions[0], box[0], types)
+    model.implementation = "fast"
+    with pytest.raises(ValueError, match="implementation must be one of"):
+        model(positions[0], box[0], types)
+
+
+def test_force_loss_trains_with_torch_and_refuses_double_backward_in_the_kernels(water):
+    """Training differentiates the forces (create_graph): the torch implementation does; the fused
+    kernels give first derivatives only and say so instead of returning wrong second derivatives."""
+    positions, box, types, _ = water
+    model = make_se3(water, lmax=1)
+    pos = positions[0].clone().requires_grad_(True)
+    model.implementation = "torch"
+    (grad,) = torch.autograd.grad(model(pos, box[0], types), pos, create_graph=True)
+    grad.pow(2).sum().backward()
+    assert float(model.layers[0].radial.layers[0].weight.grad.abs().sum()) > 0
+    model.implementation = "fused"
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(model(pos, box[0], types), pos, create_graph=True)
 
 
 @pytest.mark.parametrize("lmax", [1, 3])
@@ -142,7 +171,7 @@ def test_torchscript_round_trip(water):
     assert float(energy2) == float(energy)
     # The scripted graph may order float64 reductions differently: equal to rounding, not bitwise.
     torch.testing.assert_close(forces2, forces, rtol=1e-12, atol=0)
-    loaded.fused = False
+    loaded.implementation = "reference"
     torch.testing.assert_close(energy_and_forces(loaded, positions[0], box[0], types)[1], forces, rtol=1e-11, atol=1e-12)
 
 

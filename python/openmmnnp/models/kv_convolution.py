@@ -1,4 +1,5 @@
-"""Keys and values of SE(3) attention from one tensor-field convolution, fused and reference.
+"""Keys and values of SE(3) attention from one tensor-field convolution: coupling data and the two
+pure-torch forms (packed, reference); the fused kernels live in plugin/se3_attention.
 
 For an edge i <- j with unit vector u_ij, harmonics Y(u_ij) and channel-wise radial weights
 w^{kv}_{p c}(r_ij) for every path p = (l_in, l_f, l_out) and kv in (key, value):
@@ -8,11 +9,14 @@ w^{kv}_{p c}(r_ij) for every path p = (l_in, l_f, l_out) and kv in (key, value):
 Channel-wise (NequIP/MACE style): per edge O(C * sum_p (2 l_out + 1)) numbers, never C_in * C_out;
 channels are mixed on nodes by :class:`EquivariantLinear`.
 
-* fused: one gather of x_j, one contraction of Y with all packed coupling coefficients, one
-  batched matmul for all paths, keys and values split only at the radial weights.
+* entries: the nonzero coupling coefficients as (a, f, o, p, g) rows, read by the fused kernels
+  (openmmnnp.ops.se3_attention), which build k and v in registers and never store them.
+* packed: one gather of x_j, one contraction of Y with all packed coupling coefficients, one
+  batched matmul for all paths, keys and values split only at the radial weights. Pure torch,
+  twice differentiable: the training path (force loss).
 * reference: the straightforward SE(3)-Transformer style loop over paths and over key/value,
   materialising per-edge bases [E, 2l_in+1, 2l_out+1] and full per-edge weight matrices [E, C, C]
-  (diagonal here, as the weights are channel-wise). Same numbers, measured against the fused one.
+  (diagonal here, as the weights are channel-wise). Same numbers, measured against the others.
 """
 
 from typing import List
@@ -36,6 +40,8 @@ class KeyValueConvolution(torch.nn.Module):
         slot_path = torch.zeros(slots, dtype=torch.long)
         slot_out = torch.zeros(slots, dim, dtype=torch.float64)
         self.paths = []
+        entries: List[List[int]] = []
+        values: List[float] = []
         offset = 0
         for p, (a, f, b) in enumerate(paths):
             width = 2 * b + 1
@@ -43,6 +49,10 @@ class KeyValueConvolution(torch.nn.Module):
             slot_path[offset:offset + width] = p
             slot_out[offset:offset + width, b * b:(b + 1) ** 2] = torch.eye(width, dtype=torch.float64)
             self.paths.append([a, f, b, offset])
+            block = coupling(a, f, b)
+            for ia, jf, ko in (block.abs() > 1e-12).nonzero().tolist():
+                entries.append([a * a + ia, f * f + jf, b * b + ko, p])
+                values.append(float(block[ia, jf, ko]))
             offset += width
         self.lmax = lmax
         self.channels = channels
@@ -54,12 +64,14 @@ class KeyValueConvolution(torch.nn.Module):
         self.register_buffer("cg_by_filter", cg.permute(1, 0, 2).reshape(dim, dim * slots).contiguous())  # [D_f, D_in*S]
         self.register_buffer("slot_path", slot_path)  # [S]
         self.register_buffer("slot_out", slot_out)  # [S, D]
+        self.register_buffer("entry_index", torch.tensor(entries, dtype=torch.int32), persistent=False)  # [K, 4]: a, f, o, p
+        self.register_buffer("entry_value", torch.tensor(values, dtype=torch.float64), persistent=False)  # [K]; derived: not in state_dict
 
     def num_weights(self) -> int:
         """Radial weights per edge: (key, value) x paths x channels."""
         return 2 * self.num_paths * self.channels
 
-    def fused(self, x: torch.Tensor, neighbor: torch.Tensor, y: torch.Tensor, weights: torch.Tensor):
+    def packed(self, x: torch.Tensor, neighbor: torch.Tensor, y: torch.Tensor, weights: torch.Tensor):
         num_edges = y.shape[0]
         xj = x.index_select(0, neighbor)  # [E, C, D]: one gather for keys and values
         basis = torch.mm(y, self.cg_by_filter.to(y.dtype)).view(num_edges, self.dim, self.num_slots)  # [E, D_in, S]

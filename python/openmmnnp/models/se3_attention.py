@@ -6,8 +6,11 @@ neighbour list of :func:`openmmnnp.ops.neighbor_pairs` (cutoff ``rcut``, C2 enve
 per-atom energies MLP(scalars) + energy_bias[type]. Units angstrom and eV. Forces come from
 autograd through everything (harmonics, envelope, attention), so they are exact.
 
-``fused`` (attribute, default True) selects the fused key/value convolution; False runs the
-per-path reference of the same layer (same parameters and numbers, for tests and benchmarks).
+``implementation`` (attribute) selects how the layers' edge part is computed, with the same
+parameters and numbers (see se3_attention_layer.py): "fused" (default; fused kernels, first
+derivatives: MD), "low_memory" (fused kernels recomputing the radial weights: least memory,
+inference only), "torch" (pure torch, twice differentiable: training; the trainer selects it) and
+"reference" (per-path, per-edge weight matrices: tests and benchmarks).
 ``max_neighbors`` sizes the static pair capacity N * max_neighbors: exceeding it raises on the
 CPU and sets the ``capacity_overflow`` buffer elsewhere.
 """
@@ -18,7 +21,7 @@ import torch
 
 from openmmnnp.models.env_matrix import smooth_switch
 from openmmnnp.models.equivariant_layers import MLP, RadialBasis
-from openmmnnp.models.se3_attention_layer import SE3AttentionLayer
+from openmmnnp.models.se3_attention_layer import IMPLEMENTATIONS, SE3AttentionLayer
 from openmmnnp.models.spherical_harmonics import MAX_DEGREE, spherical_harmonics
 from openmmnnp.ops.neighbors import neighbor_pairs
 
@@ -30,7 +33,8 @@ class SE3Attention(torch.nn.Module):
     type_map: List[str]
     length_unit: str
     energy_unit: str
-    fused: bool
+    implementation: str
+    implementations: List[str]
 
     def __init__(self, type_map: List[str], rcut: float = 5.0, lmax: int = 2, channels: int = 16, layers: int = 2,
                  heads: int = 2, num_radial: int = 8, radial_hidden: int = 32, max_neighbors: int = 80) -> None:
@@ -48,7 +52,8 @@ class SE3Attention(torch.nn.Module):
         self.channels = int(channels)
         self.dim = (lmax + 1) ** 2
         self.max_neighbors = int(max_neighbors)
-        self.fused = True
+        self.implementation = "fused"
+        self.implementations = list(IMPLEMENTATIONS)
         self.embedding = torch.nn.Embedding(self.ntypes, channels)
         self.radial_basis = RadialBasis(self.rcut, num_radial)
         self.layers = torch.nn.ModuleList(
@@ -84,9 +89,12 @@ class SE3Attention(torch.nn.Module):
             pairs, shifts = pairs[:, :count], shifts[:count]  # no padded edges on the CPU
         else:
             self.capacity_overflow.copy_(torch.maximum(self.capacity_overflow, (num_pairs > capacity).to(torch.long)))
+        if self.implementation not in self.implementations:
+            raise ValueError("SE3Attention: implementation must be one of " + ", ".join(self.implementations)
+                             + "; got " + self.implementation)
         valid = pairs[0] >= 0
-        center = pairs[0].clamp(min=0)
-        neighbor = pairs[1].clamp(min=0)
+        center = pairs[0].clamp(min=0).to(torch.long)
+        neighbor = pairs[1].clamp(min=0).to(torch.long)
         vectors = positions.index_select(0, neighbor) - positions.index_select(0, center)
         if box is not None:
             vectors = vectors + shifts.to(positions.dtype) @ box
@@ -100,5 +108,5 @@ class SE3Attention(torch.nn.Module):
         scalars = self.embedding(types)
         h = torch.cat([scalars.unsqueeze(2), scalars.new_zeros(scalars.shape[0], self.channels, self.dim - 1)], dim=2)
         for layer in self.layers:
-            h = layer(h, center, neighbor, y, radial, envelope, self.fused)
+            h = layer(h, center, neighbor, y, radial, envelope, self.implementation)
         return self.readout(h[:, :, 0]).squeeze(1) + self.energy_bias.index_select(0, types).to(h.dtype)

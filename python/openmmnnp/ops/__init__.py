@@ -3,6 +3,7 @@
 from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
 from openmmnnp.ops.env_tabulate import env_tabulate
 from openmmnnp.ops.neighbors import neighbor_pairs
+from openmmnnp.ops.se3_attention import se3_attention_messages, se3_attention_scores
 from openmmnnp.ops.tabulate import tabulate_fusion
 
-__all__ = ["dense_neighbor_pairs", "env_tabulate", "neighbor_pairs", "tabulate_fusion"]
+__all__ = ["dense_neighbor_pairs", "env_tabulate", "neighbor_pairs", "se3_attention_messages", "se3_attention_scores", "tabulate_fusion"]

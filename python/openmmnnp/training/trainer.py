@@ -153,6 +153,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> t
     frames = concatenate([load_frames(p) for p in config.data])
     torch.manual_seed(config.seed)
     model = model_from_config(config, frames.type_map)
+    if isinstance(model, SE3Attention):
+        model.implementation = "torch"  # the force loss needs double backward: the fused kernels give first derivatives
     data = FrameSet(frames, model)
     train_frames, val_frames = _split(len(data), config.validation_fraction, config.seed)
     val_frames = val_frames[: config.validation_frames]
@@ -221,6 +223,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> t
     save_checkpoint()
     plot_learning_curve(csv_path, out / "learning_curve.png")
     model.eval()
+    if isinstance(model, SE3Attention):
+        model.implementation = "fused"  # MD: the fused kernels
     torch.jit.script(model).save(str(out / "model.pt"))
     if stopped_early:
         print(f"stopped at step {step} of {config.steps}: time limit {config.time_limit_minutes} min reached")
