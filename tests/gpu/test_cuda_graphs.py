@@ -3,7 +3,7 @@ on and off (skipped without CUDA).
 
 Assumes the models are graph-safe (no host synchronisation inside forward). Tolerance: the two runs
 use the same integrator seed, so they differ only through the float32 atomic additions (index_add,
-the fused table op) whose order varies between launches: ~1e-7 relative in the forces, amplified by
+the fused table op, the SE(3) kernels) whose order varies between launches: ~1e-7 relative in the forces, amplified by
 the dynamics over 100 steps to well under 1e-4 nm. A graph replaying stale inputs or outputs would
 be off by the distance atoms travel in 50 fs, ~1e-2 nm, which the test also requires them to travel.
 """
@@ -47,7 +47,7 @@ def trajectory_end(model: str, graphs: bool) -> tuple[np.ndarray, np.ndarray, fl
     return start, np.asarray(end), state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
 
 
-@pytest.mark.parametrize("model", ["water-se_e2_a", "water-se_e2_a-compressed"])
+@pytest.mark.parametrize("model", ["water-se_e2_a", "water-se_e2_a-compressed", "water-se3"])
 def test_cuda_graphs_give_the_same_trajectory(model):
     start, off, energy_off = trajectory_end(model, graphs=False)
     _, on, energy_on = trajectory_end(model, graphs=True)
