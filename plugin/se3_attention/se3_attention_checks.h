@@ -1,5 +1,6 @@
 // Shape and dtype checks of openmmnnp::se3_attention_scores/_messages (and their backward), shared by
-// the CPU, CUDA and Meta kernels, so bad input gives the same clear error on every device.
+// the CPU, CUDA and Meta kernels, so bad input gives the same clear error on every device; and the
+// contiguous inputs and raw pointers that the CPU and CUDA kernels both read.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -69,6 +70,47 @@ inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& 
 inline void check_same(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef sizes, const at::Tensor& x) {
   TORCH_CHECK(t.sizes() == sizes, op, ": ", name, " must be ", sizes, ", got ", t.sizes());
   TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(), op, ": ", name, " must have x's dtype and device");
+}
+
+// The inputs every kernel reads, contiguous and checked.
+struct Inputs {
+  at::Tensor x, y, ew, center, neighbor, cgi, cgv;
+  std::vector<at::Tensor> mlp;
+  Dims d;
+};
+
+inline Inputs prepare_inputs(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
+                             at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor,
+                             const at::Tensor& cgi, const at::Tensor& cgv) {
+  Inputs in{x.contiguous(), y.contiguous(), ew.contiguous(), center.contiguous(), neighbor.contiguous(),
+            cgi.contiguous(), cgv.contiguous(), {}, {}};
+  for (const at::Tensor& t : mlp) in.mlp.push_back(t.contiguous());
+  in.d = check_inputs(op, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
+  return in;
+}
+
+// Raw pointers of the inputs (passed by value to CUDA kernels).
+template <typename T>
+struct Pointers {
+  Dims d;
+  const T *x, *y, *ew, *cgv;  // ew: edge weights [E, P C] or radial features [E, B]
+  const int32_t* cgi;
+  const int64_t *center, *neighbor;
+  const T *W1, *b1, *W2, *b2;  // radial MLP (low-memory mode), else null
+};
+
+template <typename T>
+Pointers<T> pointers(const Inputs& in) {
+  Pointers<T> p{in.d, in.x.const_data_ptr<T>(), in.y.const_data_ptr<T>(), in.ew.const_data_ptr<T>(),
+                in.cgv.const_data_ptr<T>(), in.cgi.const_data_ptr<int32_t>(), in.center.const_data_ptr<int64_t>(),
+                in.neighbor.const_data_ptr<int64_t>(), nullptr, nullptr, nullptr, nullptr};
+  if (in.d.mlp) {
+    p.W1 = in.mlp[0].const_data_ptr<T>();
+    p.b1 = in.mlp[1].const_data_ptr<T>();
+    p.W2 = in.mlp[2].const_data_ptr<T>();
+    p.b2 = in.mlp[3].const_data_ptr<T>();
+  }
+  return p;
 }
 
 }  // namespace se3

@@ -24,43 +24,12 @@ namespace se3 {
 namespace {
 
 template <typename T>
-struct Problem {
-  Dims d;
-  const T *x, *y, *ew, *cgv;  // ew: edge weights [E, P C] or radial features [E, B]
-  const int32_t* cgi;
-  const int64_t *center, *neighbor;
-  const T *W1, *b1, *W2, *b2;  // radial MLP (low-memory mode), else null
-};
+using Problem = Pointers<T>;
 
-template <typename T>
-Problem<T> make_problem(const Dims& d, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
-                        const std::vector<at::Tensor>& mlp, const at::Tensor& center, const at::Tensor& neighbor,
-                        const at::Tensor& cgi, const at::Tensor& cgv) {
-  Problem<T> p{d, x.const_data_ptr<T>(), y.const_data_ptr<T>(), ew.const_data_ptr<T>(), cgv.const_data_ptr<T>(),
-               cgi.const_data_ptr<int32_t>(), center.const_data_ptr<int64_t>(), neighbor.const_data_ptr<int64_t>(),
-               nullptr, nullptr, nullptr, nullptr};
-  if (d.mlp) {
-    p.W1 = mlp[0].const_data_ptr<T>();
-    p.b1 = mlp[1].const_data_ptr<T>();
-    p.W2 = mlp[2].const_data_ptr<T>();
-    p.b2 = mlp[3].const_data_ptr<T>();
-  }
-  return p;
-}
-
-// Contiguous copies of every input, and the range checks that need the data (CPU only).
-struct Inputs {
-  at::Tensor x, y, ew, center, neighbor, cgi, cgv;
-  std::vector<at::Tensor> mlp;
-  Dims d;
-};
-
+// The shared checks plus the range checks that need the data (CPU only: a kernel cannot raise).
 Inputs prepare(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew, at::TensorList mlp,
                const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi, const at::Tensor& cgv) {
-  Inputs in{x.contiguous(), y.contiguous(), ew.contiguous(), center.contiguous(), neighbor.contiguous(),
-            cgi.contiguous(), cgv.contiguous(), {}, {}};
-  for (const at::Tensor& t : mlp) in.mlp.push_back(t.contiguous());
-  in.d = check_inputs(op, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
+  Inputs in = prepare_inputs(op, x, y, ew, mlp, center, neighbor, cgi, cgv);
   const int32_t* idx = in.cgi.const_data_ptr<int32_t>();
   for (int64_t n = 0; n < in.d.K; ++n)
     TORCH_CHECK(idx[4 * n] >= 0 && idx[4 * n] < in.d.D && idx[4 * n + 1] >= 0 && idx[4 * n + 1] < in.d.D &&
@@ -165,7 +134,7 @@ at::Tensor scores_cpu(const at::Tensor& queries, const at::Tensor& x, const at::
   const at::Tensor q = queries.contiguous();
   at::Tensor scores = at::zeros({d.E, heads}, in.x.options());
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = make_problem<scalar_t>(d, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
+    const Problem<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* qp = q.const_data_ptr<scalar_t>();
     scalar_t* sp = scores.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, d.E, kGrain, [&](int64_t begin, int64_t end) {
@@ -198,7 +167,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cpu(
   NodeSums grad_q(in.x, d.N, d.C, d.D), grad_x(in.x, d.N, d.C, d.D);
   at::Tensor grad_y = at::zeros_like(in.y), grad_ew = at::zeros_like(in.ew);
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = make_problem<scalar_t>(d, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
+    const Problem<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* qp = q.const_data_ptr<scalar_t>();
     const scalar_t* gsp = gs.const_data_ptr<scalar_t>();
     scalar_t* gyp = grad_y.mutable_data_ptr<scalar_t>();
@@ -238,7 +207,7 @@ at::Tensor messages_cpu(const at::Tensor& attention, const at::Tensor& x, const 
   const at::Tensor a = attention.contiguous();
   NodeSums out(in.x, d.N, d.C, d.D);
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = make_problem<scalar_t>(d, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
+    const Problem<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* ap = a.const_data_ptr<scalar_t>();
     at::parallel_for(0, d.E, kGrain, [&](int64_t begin, int64_t end) {
       EdgeScratch<scalar_t> s(p);
@@ -274,7 +243,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> messages_backward_cpu
   NodeSums grad_x(in.x, d.N, d.C, d.D);
   at::Tensor grad_a = at::zeros_like(a), grad_y = at::zeros_like(in.y), grad_ew = at::zeros_like(in.ew);
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = make_problem<scalar_t>(d, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
+    const Problem<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* ap = a.const_data_ptr<scalar_t>();
     const scalar_t* gp = G.const_data_ptr<scalar_t>();
     scalar_t* gap = grad_a.mutable_data_ptr<scalar_t>();

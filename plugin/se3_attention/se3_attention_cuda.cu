@@ -22,13 +22,7 @@ namespace se3 {
 namespace {
 
 template <typename T>
-struct Args {
-  Dims d;
-  const T *x, *y, *ew, *cgv;
-  const int32_t* cgi;
-  const int64_t *center, *neighbor;
-  const T *W1, *b1, *W2, *b2;
-};
+using Args = Pointers<T>;
 
 // Registers of one (edge, channel): neighbour features, key or value, and in the low-memory mode (MLP)
 // the channel's weights per path and the MLP's hidden layer (sized 1 otherwise, so that the fused
@@ -149,35 +143,6 @@ __global__ void messages_backward_kernel(Args<T> a, const T* attention, int64_t 
   backward(a, l, dv, grad_y, grad_x, grad_ew);
 }
 
-struct Inputs {
-  at::Tensor x, y, ew, center, neighbor, cgi, cgv;
-  std::vector<at::Tensor> mlp;
-  Dims d;
-};
-
-Inputs prepare(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew, at::TensorList mlp,
-               const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi, const at::Tensor& cgv) {
-  Inputs in{x.contiguous(), y.contiguous(), ew.contiguous(), center.contiguous(), neighbor.contiguous(),
-            cgi.contiguous(), cgv.contiguous(), {}, {}};
-  for (const at::Tensor& t : mlp) in.mlp.push_back(t.contiguous());
-  in.d = check_inputs(op, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
-  return in;
-}
-
-template <typename T>
-Args<T> make_args(const Inputs& in) {
-  Args<T> a{in.d, in.x.const_data_ptr<T>(), in.y.const_data_ptr<T>(), in.ew.const_data_ptr<T>(), in.cgv.const_data_ptr<T>(),
-            in.cgi.const_data_ptr<int32_t>(), in.center.const_data_ptr<int64_t>(), in.neighbor.const_data_ptr<int64_t>(),
-            nullptr, nullptr, nullptr, nullptr};
-  if (in.d.mlp) {
-    a.W1 = in.mlp[0].const_data_ptr<T>();
-    a.b1 = in.mlp[1].const_data_ptr<T>();
-    a.W2 = in.mlp[2].const_data_ptr<T>();
-    a.b2 = in.mlp[3].const_data_ptr<T>();
-  }
-  return a;
-}
-
 constexpr int kThreads = 128;
 
 int64_t blocks(const Dims& d) { return (d.E * d.C + kThreads - 1) / kThreads; }
@@ -191,7 +156,7 @@ at::Tensor scores_cuda(const at::Tensor& queries, const at::Tensor& x, const at:
                        const at::Tensor& cg_index, const at::Tensor& cg_value, int64_t heads) {
   const char* op = "openmmnnp::se3_attention_scores";
   const c10::cuda::CUDAGuard guard(x.device());
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Inputs in = prepare_inputs(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   check_same(op, "queries", queries, in.x.sizes(), in.x);
   check_heads(op, in.d, heads);
   const at::Tensor q = queries.contiguous();
@@ -200,10 +165,10 @@ at::Tensor scores_cuda(const at::Tensor& queries, const at::Tensor& x, const at:
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
     if (in.d.mlp)
       scores_kernel<scalar_t, true><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, scores.mutable_data_ptr<scalar_t>());
+        pointers<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, scores.mutable_data_ptr<scalar_t>());
     else
       scores_kernel<scalar_t, false><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, scores.mutable_data_ptr<scalar_t>());
+        pointers<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, scores.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return scores;
@@ -215,7 +180,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cuda(
     const at::Tensor& cg_value, int64_t heads, const at::Tensor& grad_scores) {
   const char* op = "openmmnnp::se3_attention_scores_backward";
   const c10::cuda::CUDAGuard guard(x.device());
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Inputs in = prepare_inputs(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   check_same(op, "queries", queries, in.x.sizes(), in.x);
   check_heads(op, in.d, heads);
   check_same(op, "grad_scores", grad_scores, {in.d.E, heads}, in.x);
@@ -226,12 +191,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cuda(
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
     if (in.d.mlp)
       scores_backward_kernel<scalar_t, true><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, gs.const_data_ptr<scalar_t>(),
+        pointers<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, gs.const_data_ptr<scalar_t>(),
         grad_q.mutable_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(), grad_y.mutable_data_ptr<scalar_t>(),
         grad_ew.mutable_data_ptr<scalar_t>());
     else
       scores_backward_kernel<scalar_t, false><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, gs.const_data_ptr<scalar_t>(),
+        pointers<scalar_t>(in), q.const_data_ptr<scalar_t>(), heads, gs.const_data_ptr<scalar_t>(),
         grad_q.mutable_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(), grad_y.mutable_data_ptr<scalar_t>(),
         grad_ew.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -244,7 +209,7 @@ at::Tensor messages_cuda(const at::Tensor& attention, const at::Tensor& x, const
                          const at::Tensor& cg_index, const at::Tensor& cg_value) {
   const char* op = "openmmnnp::se3_attention_messages";
   const c10::cuda::CUDAGuard guard(x.device());
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Inputs in = prepare_inputs(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   TORCH_CHECK(attention.dim() == 2 && attention.size(0) == in.d.E, op, ": attention must be [E, heads], got ",
               attention.sizes());
   check_same(op, "attention", attention, attention.sizes(), in.x);
@@ -256,10 +221,10 @@ at::Tensor messages_cuda(const at::Tensor& attention, const at::Tensor& x, const
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
     if (in.d.mlp)
       messages_kernel<scalar_t, true><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, out.mutable_data_ptr<scalar_t>());
+        pointers<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, out.mutable_data_ptr<scalar_t>());
     else
       messages_kernel<scalar_t, false><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, out.mutable_data_ptr<scalar_t>());
+        pointers<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, out.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return out;
@@ -271,7 +236,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> messages_backward_cud
     const at::Tensor& cg_value, const at::Tensor& grad_out) {
   const char* op = "openmmnnp::se3_attention_messages_backward";
   const c10::cuda::CUDAGuard guard(x.device());
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Inputs in = prepare_inputs(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   TORCH_CHECK(attention.dim() == 2 && attention.size(0) == in.d.E, op, ": attention must be [E, heads], got ",
               attention.sizes());
   check_same(op, "attention", attention, attention.sizes(), in.x);
@@ -285,12 +250,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> messages_backward_cud
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
     if (in.d.mlp)
       messages_backward_kernel<scalar_t, true><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, G.const_data_ptr<scalar_t>(),
+        pointers<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, G.const_data_ptr<scalar_t>(),
         grad_a.mutable_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(), grad_y.mutable_data_ptr<scalar_t>(),
         grad_ew.mutable_data_ptr<scalar_t>());
     else
       messages_backward_kernel<scalar_t, false><<<blocks(in.d), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        make_args<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, G.const_data_ptr<scalar_t>(),
+        pointers<scalar_t>(in), a.const_data_ptr<scalar_t>(), heads, G.const_data_ptr<scalar_t>(),
         grad_a.mutable_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(), grad_y.mutable_data_ptr<scalar_t>(),
         grad_ew.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
