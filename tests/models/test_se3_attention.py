@@ -6,7 +6,8 @@ import io
 import pytest
 import torch
 
-from models.test_se_e2_a import cluster, energy_and_forces, random_rotation
+from models.test_se_e2_a import (assert_forces_are_minus_finite_difference_gradient, cluster, energy_and_forces,
+                                  random_rotation)
 from openmmnnp.models import SE3Attention
 from openmmnnp.models.clebsch_gordan import coupling, parity_paths, wigner_d
 from openmmnnp.models.spherical_harmonics import degree_slice, spherical_harmonics
@@ -111,18 +112,7 @@ def test_energy_invariant_and_forces_rotate(water, lmax):
 
 
 def test_forces_are_minus_finite_difference_gradient(water):
-    positions, box, types, _ = water
-    model = make_se3(water, lmax=2)
-    pos, b = positions[1], box[1]
-    _, forces = energy_and_forces(model, pos, b, types)
-    h = 1e-5
-    for atom in (0, 1, 2, 50, 101, 194):
-        for axis in range(3):
-            plus, minus = pos.clone(), pos.clone()
-            plus[atom, axis] += h
-            minus[atom, axis] -= h
-            fd = -(model(plus, b, types) - model(minus, b, types)) / (2 * h)
-            assert float(forces[atom, axis]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
+    assert_forces_are_minus_finite_difference_gradient(make_se3(water, lmax=2), water, atol=1e-8)
 
 
 def test_smooth_at_cutoff(water):

@@ -31,8 +31,13 @@ def water_system(positions_a: torch.Tensor, box_a: torch.Tensor):
 
 @pytest.mark.parametrize("platform", ["Reference", "CPU"])
 def test_nnpforce_matches_direct_model_call(model_factory, water, platform):
+    assert_nnpforce_matches_direct_call(model_factory(), water, platform)
+
+
+def assert_nnpforce_matches_direct_call(model, water, platform: str) -> None:
+    """Energy and forces of NNPForce(model) on a water frame equal the model's own, in OpenMM units
+    (shared by the tests of every model)."""
     positions, box, types, _ = water
-    model = model_factory()
     system, topology, positions_nm = water_system(positions[0], box[0])
     system.addForce(NNPForce(model, topology, system=system, periodic=True))
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform))
@@ -40,7 +45,6 @@ def test_nnpforce_matches_direct_model_call(model_factory, water, platform):
     state = context.getState(getEnergy=True, getForces=True)
     energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
     forces = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
-
     pos = positions[0].clone().requires_grad_(True)
     direct = model(pos, box[0], types)
     (grad,) = torch.autograd.grad(direct, pos)
