@@ -110,14 +110,14 @@ def median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float
     return float(statistics.median(times))
 
 
-def run_worker(args: list[str], timeout: Optional[float] = None, env: Optional[dict] = None) -> dict:
-    """Runs ``python args...``, which must print one JSON object as its last stdout line.
+def run_worker(args: list[str], timeout: Optional[float] = None, env: Optional[dict] = None, python: Optional[str] = None) -> dict:
+    """Runs ``python args...`` (default: this interpreter), which must print one JSON object as its last stdout line.
 
     A crash or timeout comes back as {"status": ...} instead of an exception, so that a benchmark
     records the point and goes on: "oom" when killed by SIGKILL (the kernel's OOM killer), else "error".
     """
     try:
-        out = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+        out = subprocess.run([python or sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                              env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "message": f"no result within {timeout:g} s"}
