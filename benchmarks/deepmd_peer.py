@@ -86,6 +86,8 @@ def ours_evaluator(model: str, coords: np.ndarray, box: np.ndarray, types: np.nd
 
     torch.set_num_threads(threads)
     net = torch.jit.load(model)
+    for parameter in net.parameters():  # as NNPForce runs it (force.inference_copy): no parameter gradients
+        parameter.requires_grad_(False)
     x = torch.from_numpy(coords)
     b = torch.from_numpy(box)
     t = torch.from_numpy(types.astype(np.int64))

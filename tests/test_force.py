@@ -131,3 +131,23 @@ def test_library_is_loaded_and_op_has_gradient():
     assert openmmnnp.load_library().name == "libopenmmnnp_ops.so"
     x = torch.randn(7, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: torch.ops.openmmnnp.scale(t, -1.5), (x,))
+
+
+def test_force_gets_a_copy_without_parameter_gradients_and_the_model_stays_trainable():
+    """TorchScript's autodiff would compute every parameter's gradient on every step: the force runs
+    a copy whose parameters need none, while the user's model keeps training as before."""
+    from openmmnnp.force import inference_copy
+
+    model = torch.jit.load(openmmnnp.pretrained_path("water-se_e2_a"))
+    copy = inference_copy(model)
+    assert all(p.requires_grad for p in model.parameters())
+    assert not any(p.requires_grad for p in copy.parameters())
+    positions = torch.tensor([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0],
+                              [3.0, 0.0, 0.0], [3.96, 0.0, 0.0], [2.76, 0.93, 0.0]], requires_grad=True)
+    types = torch.tensor([0, 1, 1, 0, 1, 1])
+    (forces,) = torch.autograd.grad(model(positions, None, types), positions)
+    (forces_copy,) = torch.autograd.grad(copy(positions, None, types), positions)
+    torch.testing.assert_close(forces_copy, forces, rtol=1e-5, atol=1e-6)  # float32; the graphs may order sums differently
+    system, topology, _ = make_system(6, ["O", "H", "H"])
+    NNPForce(model, topology, system=system)
+    assert all(p.requires_grad for p in model.parameters())

@@ -19,6 +19,7 @@ language (nm, kJ/mol, ``forward(positions, boxvectors)``), and hands it to openm
 
 from __future__ import annotations
 
+import copy
 import operator
 import os
 import uuid
@@ -89,6 +90,20 @@ class OpenMMPotential(torch.nn.Module):
             box = boxvectors.to(dtype) * self.length_scale
         energy = self.model(positions, box, self.types)
         return energy * self.energy_scale
+
+
+def inference_copy(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
+    """A copy of ``module`` whose parameters do not require gradients; the original is untouched.
+
+    A force needs gradients with respect to the positions only, but TorchScript's autodiff computes
+    the gradient of every parameter that requires one on every step (about a fifth of a compressed
+    se_e2_a evaluation of 12k atoms). The user's model may still be training, so it is copied.
+    """
+    with torch.no_grad():  # copies of leaf parameters stay leaves
+        copied = copy.deepcopy(module)
+    for parameter in copied.parameters():
+        parameter.requires_grad_(False)
+    return copied
 
 
 def load_model(model: ModelLike) -> torch.jit.ScriptModule:
@@ -276,7 +291,7 @@ def NNPForce(
         units.energy_factor(scripted.energy_unit),
         _model_dtype(scripted),
     )
-    force = openmmtorch.TorchForce(torch.jit.script(potential), properties or {})
+    force = openmmtorch.TorchForce(inference_copy(torch.jit.script(potential)), properties or {})
     force.setUsesPeriodicBoundaryConditions(bool(periodic))
     force.setName(f"NNPForce {tag}" if tag else "NNPForce")  # the tag links the force to its overflow flags
     return force
