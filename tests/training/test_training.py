@@ -51,3 +51,20 @@ def test_seeded_runs_repeat_and_resume_continues_exactly(tmp_path):
         torch.testing.assert_close(r, p, rtol=1e-6, atol=1e-7)
     assert not torch.equal(straight.fittings[0].layers[0].weight,
                            train(TrainConfig(data=[FIXTURE], output_dir=str(tmp_path / "d"), steps=0, **SMALL), progress=False).fittings[0].layers[0].weight)
+
+
+def test_se3_trains_with_the_torch_implementation_and_exports_the_fused_one(tmp_path):
+    """The force loss needs double backward, which the fused kernels refuse: the trainer trains the SE(3)
+    model with its pure-torch implementation and exports the fused one, with the same weights."""
+    config = TrainConfig(data=[FIXTURE], output_dir=str(tmp_path), model="se3", rcut=4.0, se3_lmax=1, se3_channels=8,
+                         se3_layers=1, se3_max_neighbors=64, steps=4, validate_every=2, threads=1, validation_fraction=0.25)
+    model = train(config, progress=False)
+    assert model.implementation == "fused"
+    scripted = torch.jit.load(str(tmp_path / "model.pt"))
+    assert scripted.implementation == "fused" and not scripted.training
+    untrained = train(TrainConfig(**{**config.__dict__, "output_dir": str(tmp_path / "zero"), "steps": 0}), progress=False)
+    assert not torch.equal(model.readout.layers[0].weight, untrained.readout.layers[0].weight)  # the steps did learn
+    data = FrameSet(load_frames(FIXTURE), model)
+    fused = evaluate(model, data, [0])
+    model.implementation = "reference"
+    assert evaluate(model, data, [0])["rmse_f"] == pytest.approx(fused["rmse_f"], rel=1e-5)
