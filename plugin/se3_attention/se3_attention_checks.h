@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "se3_attention/edge_product.h"  // the register bounds the checks enforce
+
 namespace openmmnnp {
 namespace se3 {
 
@@ -23,13 +25,13 @@ inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& 
   TORCH_CHECK(x.dim() == 3, op, ": x must be [N, C, D], got ", x.sizes());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, ": x must be float32 or float64");
   Dims d{x.size(0), x.size(1), x.size(2), y.size(0), 0, cg_index.size(0), 0, 0, !radial_mlp.empty()};
-  TORCH_CHECK(d.D >= 1 && d.D <= 16, op, ": feature dimension D = (L+1)^2 must be 1..16, got ", d.D);
+  TORCH_CHECK(d.D >= 1 && d.D <= kMaxDim, op, ": feature dimension D = (L+1)^2 must be 1..", kMaxDim, ", got ", d.D);
   TORCH_CHECK(d.C >= 1, op, ": x needs at least one channel");
   // P C weights per edge: the columns of edge_weights, or the rows of W2 in the low-memory mode
   const int64_t PC = d.mlp ? (radial_mlp.size() == 4 && radial_mlp[2].dim() == 2 ? radial_mlp[2].size(0) : 0)
                            : (edge_weights.dim() == 2 ? edge_weights.size(1) : 0);
-  TORCH_CHECK(PC % d.C == 0 && PC / d.C >= 1 && PC / d.C <= 64, op, ": the edge weights must hold P C values, 1 <= P <= 64, "
-              "for C = ", d.C, " channels; got ", PC);
+  TORCH_CHECK(PC % d.C == 0 && PC / d.C >= 1 && PC / d.C <= kMaxPaths, op, ": the edge weights must hold P C values, 1 <= P <= ",
+              kMaxPaths, ", for C = ", d.C, " channels; got ", PC);
   d.P = PC / d.C;
   TORCH_CHECK(y.dim() == 2 && y.size(1) == d.D, op, ": y must be [E, ", d.D, "], got ", y.sizes());
   for (const at::Tensor* t : {&y, &edge_weights, &cg_value}) {
@@ -53,8 +55,8 @@ inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& 
     TORCH_CHECK(W1.dim() == 2, op, ": W1 must be [H, B]");
     d.H = W1.size(0);
     d.B = W1.size(1);
-    TORCH_CHECK(d.H >= 1 && d.H <= 128 && d.B >= 1 && d.B <= 64, op, ": in the low-memory mode the radial MLP must be "
-                "1..128 wide on 1..64 radial features, got ", d.H, " and ", d.B);
+    TORCH_CHECK(d.H >= 1 && d.H <= kMaxHidden && d.B >= 1 && d.B <= kMaxRadial, op, ": in the low-memory mode the radial MLP "
+                "must be 1..", kMaxHidden, " wide on 1..", kMaxRadial, " radial features, got ", d.H, " and ", d.B);
     TORCH_CHECK(b1.dim() == 1 && b1.size(0) == d.H && W2.dim() == 2 && W2.size(0) == PC && W2.size(1) == d.H &&
                     b2.dim() == 1 && b2.size(0) == PC,
                 op, ": radial MLP shapes must be W1 [H, B], b1 [H], W2 [P C, H], b2 [P C] with P C = ", PC);
