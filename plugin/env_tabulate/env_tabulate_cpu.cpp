@@ -101,6 +101,24 @@ struct RangeStats {
   }
 };
 
+// acc_c[m] += G_m(t) rhat[c] for one edge: G from its table block (coefficient-major [6, M]).
+// A function of its own with restrict pointers so that the loop over m vectorises (inlined in
+// the edge loop, GCC could not prove the accumulators and the table apart).
+template <typename scalar_t>
+__attribute__((noinline)) void accumulate_edge(const scalar_t* __restrict__ block, int64_t M, scalar_t t, const scalar_t rhat[4],
+                            scalar_t* __restrict__ a0, scalar_t* __restrict__ a1, scalar_t* __restrict__ a2,
+                            scalar_t* __restrict__ a3) {
+  const scalar_t r0 = rhat[0], r1 = rhat[1], r2 = rhat[2], r3 = rhat[3];
+  for (int64_t m = 0; m < M; ++m) {
+    scalar_t g, dg;
+    tabulate::polynomial(block + m, M, t, g, dg);
+    a0[m] += g * r0;
+    a1[m] += g * r1;
+    a2[m] += g * r2;
+    a3[m] += g * r3;
+  }
+}
+
 template <typename scalar_t, typename index_t, typename shift_t>
 void forward_kernel(const Inputs<scalar_t, index_t, shift_t>& in, const Grid<scalar_t>& grid, const scalar_t* coef, int64_t M,
                     int64_t N, const std::vector<int64_t>& offsets, const std::vector<uint32_t>& order, scalar_t* out,
@@ -129,15 +147,7 @@ void forward_kernel(const Inputs<scalar_t, index_t, shift_t>& in, const Grid<sca
           bool clamped;
           tabulate::locate(grid, s_hat, idx, t, clamped);
           const scalar_t* block = coef + (edge.table * grid.n + idx) * 6 * M;
-          const scalar_t r0 = edge.rhat[0], r1 = edge.rhat[1], r2 = edge.rhat[2], r3 = edge.rhat[3];
-          for (int64_t m = 0; m < M; ++m) {
-            scalar_t g, dg;
-            tabulate::polynomial(block + m, M, t, g, dg);
-            a0[m] += g * r0;
-            a1[m] += g * r1;
-            a2[m] += g * r2;
-            a3[m] += g * r3;
-          }
+          accumulate_edge(block, M, t, edge.rhat, a0, a1, a2, a3);
         }
         scalar_t* row = out + i * M * 4;
         for (int64_t m = 0; m < M; ++m) {
@@ -195,6 +205,45 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> env_tabulate_cpu(const at::Tensor
   return {out, counts, stats};
 }
 
+// One edge's backward from its table block and dE/dT row D [4, M] of its centre:
+// d_rhat[c] = sum_m G_m D[c, m] and ds = sum_m G'_m sum_c D[c, m] rhat[c]. The sums run in
+// kLanes fixed partial sums (m mod kLanes), added in a fixed order at the end: the compiler may
+// then vectorise over the lanes without reordering (FP sums are not associative), so results
+// do not depend on memory alignment. Not inlined, for the same reason as accumulate_edge.
+constexpr int kLanes = 4;
+
+template <typename scalar_t>
+__attribute__((noinline)) void edge_gradient(const scalar_t* __restrict__ block, int64_t M, scalar_t t, const scalar_t rhat[4],
+                                             const scalar_t* __restrict__ D, scalar_t d_rhat[4], scalar_t& ds) {
+  const scalar_t* __restrict__ D0 = D;
+  const scalar_t* __restrict__ D1 = D + M;
+  const scalar_t* __restrict__ D2 = D + 2 * M;
+  const scalar_t* __restrict__ D3 = D + 3 * M;
+  const scalar_t r0 = rhat[0], r1 = rhat[1], r2 = rhat[2], r3 = rhat[3];
+  scalar_t s[kLanes] = {}, d0[kLanes] = {}, d1[kLanes] = {}, d2[kLanes] = {}, d3[kLanes] = {};
+  auto add = [&](int64_t m, int l) {
+    scalar_t gm, dgm;
+    tabulate::polynomial(block + m, M, t, gm, dgm);
+    s[l] += dgm * (D0[m] * r0 + D1[m] * r1 + D2[m] * r2 + D3[m] * r3);
+    d0[l] += gm * D0[m];
+    d1[l] += gm * D1[m];
+    d2[l] += gm * D2[m];
+    d3[l] += gm * D3[m];
+  };
+  int64_t m0 = 0;
+  for (; m0 + kLanes <= M; m0 += kLanes)
+    for (int l = 0; l < kLanes; ++l) add(m0 + l, l);
+  for (int64_t m = m0; m < M; ++m) add(m, static_cast<int>(m - m0));
+  ds = d_rhat[0] = d_rhat[1] = d_rhat[2] = d_rhat[3] = scalar_t(0);
+  for (int l = 0; l < kLanes; ++l) {
+    ds += s[l];
+    d_rhat[0] += d0[l];
+    d_rhat[1] += d1[l];
+    d_rhat[2] += d2[l];
+    d_rhat[3] += d3[l];
+  }
+}
+
 template <typename scalar_t, typename index_t, typename shift_t>
 void backward_kernel(const Inputs<scalar_t, index_t, shift_t>& in, const Grid<scalar_t>& grid, const scalar_t* coef, int64_t M,
                      int64_t N, int64_t count, const scalar_t* grad_t /* [N, 4, M] */, scalar_t* grad_pos, scalar_t* grad_box) {
@@ -215,22 +264,9 @@ void backward_kernel(const Inputs<scalar_t, index_t, shift_t>& in, const Grid<sc
         bool clamped;
         tabulate::locate(grid, edge.rhat[0], idx, t, clamped);
         const scalar_t* block = coef + (edge.table * grid.n + idx) * 6 * M;
-        const scalar_t* D0 = grad_t + edge.i * 4 * M;
-        const scalar_t* D1 = D0 + M;
-        const scalar_t* D2 = D1 + M;
-        const scalar_t* D3 = D2 + M;
-        const scalar_t r0 = edge.rhat[0], r1 = edge.rhat[1], r2 = edge.rhat[2], r3 = edge.rhat[3];
-        scalar_t ds = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
-        for (int64_t m = 0; m < M; ++m) {
-          scalar_t gm, dgm;
-          tabulate::polynomial(block + m, M, t, gm, dgm);
-          ds += dgm * (D0[m] * r0 + D1[m] * r1 + D2[m] * r2 + D3[m] * r3);
-          d0 += gm * D0[m];
-          d1 += gm * D1[m];
-          d2 += gm * D2[m];
-          d3 += gm * D3[m];
-        }
-        const scalar_t d_rhat[4] = {d0 + (clamped ? scalar_t(0) : ds), d1, d2, d3};  // s^ = R^[0] feeds both
+        scalar_t d_rhat[4], ds;
+        edge_gradient(block, M, t, edge.rhat, grad_t + edge.i * 4 * M, d_rhat, ds);
+        if (!clamped) d_rhat[0] += ds;  // s^ = R^[0] feeds both G and R^
         scalar_t gv[3];
         in.backward(edge, d_rhat, gv);
         for (int k = 0; k < 3; ++k) {
