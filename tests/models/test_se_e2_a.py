@@ -79,6 +79,25 @@ def test_periodic_translation_and_permutation_of_same_type_atoms(model, water):
     assert abs(float(model(pos[order], b, types)) - float(energy)) > 1e-4
 
 
+def test_cpu_fitting_batches_and_masked_fitting_agree(model, water):
+    """The CPU fit (atoms grouped by type, batches of fit_batch) equals the masked all-atoms form
+    used on other devices, whatever the batch size and the order of the atoms."""
+    positions, box, types, _ = water
+    pos, b = positions[1], box[1]
+    pairs, shifts, num = model.neighbors(pos, b)
+    t = model.contracted_environment(pos, b, types, pairs, shifts, num)
+    masked = model.energy_bias.index_select(0, types).to(t.dtype)
+    d = model.descriptor(t)
+    for k, net in enumerate(model.fittings):
+        masked = masked + net(d).squeeze(1) * (types == k).to(t.dtype)
+    for batch in (1024, 7, 1):
+        model.fit_batch = batch
+        torch.testing.assert_close(model.fit(t, types), masked, rtol=1e-12, atol=1e-12)
+    mixed = torch.randperm(types.shape[0], generator=torch.Generator().manual_seed(3))
+    model.fit_batch = 5
+    torch.testing.assert_close(model.fit(t[mixed], types[mixed]), masked[mixed], rtol=1e-12, atol=1e-12)
+
+
 def test_wrapped_and_unwrapped_configurations_agree(model, water):
     positions, box, types, _ = water
     pos, b = positions[3], box[3]

@@ -56,6 +56,7 @@ class SeE2A(torch.nn.Module):
     fitting_neuron: List[int]
     check_frequency: int
     calls: int
+    fit_batch: int
     flags_key: str
 
     def __init__(self, type_map: List[str], rcut: float = 6.0, rcut_smth: float = 0.5,
@@ -99,6 +100,7 @@ class SeE2A(torch.nn.Module):
         # What the overflow checks need, recorded on the device at every call (openmmnnp.checks).
         self.register_buffer("overflow_flags", checks.new_flags(self.rcut_smth, self.rcut))
         self.check_frequency = -1  # check every this many forward calls; -1: never (NNPForce can set it)
+        self.fit_batch = 1024  # atoms per fitting-net batch on the CPU (see fit)
         self.calls = 0
         self.flags_key = ""  # registry key for NNPCheckReporter (set by NNPForce); "": not registered
         # DeePMD's padded neighbour slots (None: they contribute nothing, as with davg = 0).
@@ -143,7 +145,7 @@ class SeE2A(torch.nn.Module):
                                    pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> torch.Tensor:
         """Atomic energies [N] from a precomputed full pair list (training caches the lists)."""
         t = self.contracted_environment(positions, box, types, pairs, shifts, num_pairs)
-        return self.fit(self.descriptor(t), types)
+        return self.fit(t, types)
 
     # ----- pieces (compression replaces contracted_environment) -----------------------------
     def contracted_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
@@ -210,27 +212,51 @@ class SeE2A(torch.nn.Module):
         """DeePMD's padded slots: 1/sum(sel) sum_b (sel[b] - counts[i, b]) term[t_i, b] -> [N, M, 4].
 
         term [ntypes, ntypes, M, 4], counts [N, ntypes] neighbours of each type within rcut.
+        One [N, ntypes^2] x [ntypes^2, M * 4] product: the weight of (a, b) is atom i's empty
+        slots of type b when t_i = a, else 0. Nothing here depends on positions (no gradient).
         """
-        empty = (self.sel_tensor.unsqueeze(0) - counts).to(term.dtype)  # [N, ntypes]
-        per_atom = term.index_select(0, types).flatten(2)  # [N, ntypes, M * 4]
-        summed = torch.bmm(empty.unsqueeze(1), per_atom).view(types.shape[0], term.shape[2], 4)
-        return summed / float(self.sel_total)
+        ntypes = term.shape[0]
+        empty = (self.sel_tensor.unsqueeze(0) - counts).to(term.dtype) / float(self.sel_total)  # [N, ntypes]
+        center = torch.nn.functional.one_hot(types, ntypes).to(term.dtype)  # [N, ntypes]
+        weights = (center.unsqueeze(2) * empty.unsqueeze(1)).reshape(types.shape[0], ntypes * ntypes)
+        return torch.mm(weights, term.reshape(ntypes * ntypes, -1)).view(types.shape[0], term.shape[2], 4)
 
     def descriptor(self, t: torch.Tensor) -> torch.Tensor:
         """T [N, M, 4] -> D [N, M * axis_neuron] = flatten(T T[:axis]^T)."""
         d = torch.bmm(t, t[:, : self.axis_neuron, :].transpose(1, 2))
-        return d.reshape(t.shape[0], -1)
+        return d.reshape(t.shape[0], t.shape[1] * self.axis_neuron)
 
-    def fit(self, d: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """Per-type fitting nets plus energy bias: D [N, F] -> atomic energies [N]."""
-        energies = self.energy_bias.index_select(0, types).to(d.dtype)
+    def fit(self, t: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Per-type fitting nets of the descriptors plus energy bias: T [N, M, 4] -> atomic energies [N]."""
+        energies = self.energy_bias.index_select(0, types).to(t.dtype)
+        if t.device.type != "cpu":  # static shapes (CUDA graphs): every net on every atom, masked
+            d = self.descriptor(t)
+            for k, net in enumerate(self.fittings):
+                energies = energies + net(d).squeeze(1) * (types == k).to(t.dtype)
+            return energies
+        # CPU: each net runs on its own atoms only, in batches of at most ``fit_batch`` atoms. The
+        # atoms are ordered by type once and T [N, M, 4] is gathered and split, rather than D
+        # [N, M * axis_neuron] (4x larger for axis_neuron 16): the backward's scatter and
+        # concatenation then move T-sized tensors. Batches keep every intermediate small: each
+        # D batch is used and freed before the next is made (lower peak memory), and blocks below
+        # glibc's mmap threshold (32 MB) are reused instead of being mapped and faulted in anew.
+        order = torch.argsort(types, stable=True)
+        counts: List[int] = torch.bincount(types, minlength=self.ntypes).tolist()
+        sizes: List[int] = []
+        for count in counts:
+            sizes += [self.fit_batch] * (count // self.fit_batch)
+            if count % self.fit_batch > 0:
+                sizes.append(count % self.fit_batch)
+        blocks = torch.split(t.index_select(0, order), sizes)
+        fitted: List[torch.Tensor] = []
+        block = 0
         for k, net in enumerate(self.fittings):
-            if d.device.type != "cpu":  # static shapes (CUDA graphs): every net on every atom, masked
-                energies = energies + net(d).squeeze(1) * (types == k).to(d.dtype)
-            else:
-                atoms = torch.nonzero(types == k).squeeze(1)
-                energies = energies.index_add(0, atoms, net(d.index_select(0, atoms)).squeeze(1))
-        return energies
+            left = counts[k]
+            while left > 0:
+                fitted.append(net(self.descriptor(blocks[block])).squeeze(1))
+                left -= blocks[block].shape[0]
+                block += 1
+        return energies.index_add(0, order, torch.cat(fitted))
 
     def check_sel(self, num_atoms: int, types: torch.Tensor, center: torch.Tensor, neighbor: torch.Tensor,
                   valid: torch.Tensor, num_pairs: torch.Tensor, capacity: int, on_cpu: bool) -> torch.Tensor:
