@@ -23,6 +23,10 @@ TORCH_LIBRARY(openmmnnp, m) {
         "Tensor davg, Tensor dstd, Tensor table, Tensor table_info, float rcut_smth, float rcut, bool type_one_side, "
         "Tensor grad_output) -> (Tensor, Tensor)");
   m.def("tabulate_fusion_backward(Tensor table, Tensor table_info, Tensor s_hat, Tensor r_hat, Tensor center, Tensor table_index, Tensor grad_output) -> (Tensor, Tensor)");
+  // se_e2_a descriptor (plugin/descriptor/descriptor.h): d [N, M * axis_neuron] = flatten(t t[:, :axis_neuron]^T) per
+  // atom from t [N, M, 4]; differentiable once with respect to t.
+  m.def("se_a_descriptor(Tensor t, int axis_neuron) -> Tensor");
+  m.def("se_a_descriptor_backward(Tensor t, Tensor grad_output, int axis_neuron) -> Tensor");
   // SE(3) attention (plugin/se3_attention/edge_product.h): per-edge keys and values of a channel-wise tensor-field
   // convolution built in registers, never stored. scores [E, heads] = <q_center, k_edge> per head; messages
   // [N, C, D] = sum over a centre's edges of attention x v_edge. edge_weights are [E, P C] radial weights, or the

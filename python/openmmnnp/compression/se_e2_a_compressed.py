@@ -15,6 +15,7 @@ import torch
 
 from openmmnnp import checks
 from openmmnnp.models.se_e2_a import SeE2A
+from openmmnnp.ops.descriptor import se_a_descriptor
 from openmmnnp.ops.env_tabulate import env_tabulate
 from openmmnnp.ops.tabulate import tabulate_fusion
 
@@ -65,6 +66,10 @@ class SeE2ACompressed(SeE2A):
         self.check_neighbor_counts(counts, num_pairs, pairs.shape[1], positions.device.type == "cpu")
         checks.record_table_stats(self.overflow_flags, stats, types, self.davg[:, 0], self.dstd[:, 0])
         return self.add_empty_slots(t / float(self.sel_total), types, counts), stats
+
+    def descriptor(self, t: torch.Tensor) -> torch.Tensor:
+        """T [N, M, 4] -> D [N, M * axis_neuron] by the fused op (first derivatives only, like env_tabulate)."""
+        return se_a_descriptor(t, self.axis_neuron)
 
     def embedding_contract(self, s_hat: torch.Tensor, r_hat: torch.Tensor, center: torch.Tensor,
                            center_type: torch.Tensor, neighbor_type: torch.Tensor, valid: torch.Tensor,
