@@ -16,6 +16,10 @@ deepmd and numpy), ours uncompressed and compressed (energy + forces by autograd
 of --repeat after one warm-up; memory: peak RSS during the evaluations minus RSS before them.
 A worker that would take more memory than the machine has left (MemAvailable - 2 GB at its
 start) stops itself and is reported as "> N MB", instead of waking the OOM killer.
+
+``--device cuda`` (a GPU machine with both venvs): both sides run on the GPU (DeePMD-kit picks it
+by itself; ours is moved there) and memory is the growth of torch's peak CUDA allocation during
+the evaluations. With the default ``--device cpu`` DeePMD-kit is kept off any GPU (DEVICE=cpu).
 """
 
 from __future__ import annotations
@@ -79,39 +83,51 @@ def deepmd_evaluator(model: str, coords: np.ndarray, box: np.ndarray, types: np.
     return evaluate
 
 
-def ours_evaluator(model: str, coords: np.ndarray, box: np.ndarray, types: np.ndarray, threads: int) -> Callable[[], tuple]:
+def ours_evaluator(model: str, coords: np.ndarray, box: np.ndarray, types: np.ndarray, threads: int, device: str) -> Callable[[], tuple]:
     import torch
 
     import openmmnnp  # noqa: F401  (loads the op library)
 
     torch.set_num_threads(threads)
-    net = torch.jit.load(model)
+    net = torch.jit.load(model, map_location=device)
     for parameter in net.parameters():  # as NNPForce runs it (force.inference_copy): no parameter gradients
         parameter.requires_grad_(False)
-    x = torch.from_numpy(coords)
-    b = torch.from_numpy(box)
-    t = torch.from_numpy(types.astype(np.int64))
+    x = torch.from_numpy(coords).to(device)
+    b = torch.from_numpy(box).to(device)
+    t = torch.from_numpy(types.astype(np.int64)).to(device)
 
-    def evaluate() -> tuple:
+    def evaluate() -> tuple:  # the host copy of the forces waits for the device
         y = x.clone().requires_grad_(True)
         energy = net(y, b, t)
         (grad,) = torch.autograd.grad(energy, y)
-        return float(energy.detach()), -grad.numpy()
+        return float(energy.detach()), -grad.cpu().numpy()
     return evaluate
 
 
-def worker(kind: str, model: str, box_file: str, threads: int, repeat: int, limit_mb: float, save: Optional[str]) -> dict:
+def cuda_peak_mb() -> Callable[[], float]:
+    """Resets torch's peak CUDA allocation; the returned function gives its growth since, MB."""
+    import torch
+
+    torch.cuda.synchronize()
+    start = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    return lambda: (torch.cuda.max_memory_allocated() - start) / 2**20
+
+
+def worker(kind: str, model: str, box_file: str, threads: int, repeat: int, limit_mb: float, save: Optional[str],
+           device: str = "cpu") -> dict:
     data = np.load(box_file)
     coords, box, types = data["coords"], data["box"], data["types"]
     if kind == "deepmd":
-        evaluate = deepmd_evaluator(model, coords, box, types)
+        evaluate = deepmd_evaluator(model, coords, box, types)  # its device: DEVICE in deepmd_env
     else:
-        evaluate = ours_evaluator(model, coords, box, types, threads)
+        evaluate = ours_evaluator(model, coords, box, types, threads, device)
     before = rss_mb("VmRSS")
     watch_memory(limit_mb)
     reset_peak_rss()
+    cuda_peak = cuda_peak_mb() if device == "cuda" else None
     seconds = median_time(evaluate, repeat)
-    peak = rss_mb("VmHWM") - before
+    peak = cuda_peak() if cuda_peak else rss_mb("VmHWM") - before
     if save:
         energy, forces = evaluate()
         np.savez(save, energy=energy, forces=forces)
@@ -121,9 +137,12 @@ def worker(kind: str, model: str, box_file: str, threads: int, repeat: int, limi
 # ----------------------------------------------------------------------------- preparation (our venv)
 
 
-def deepmd_env(threads: int) -> dict:
+def deepmd_env(threads: int, device: str = "cpu") -> dict:
     t = str(threads)
-    return {"OMP_NUM_THREADS": t, "DP_INTRA_OP_PARALLELISM_THREADS": t, "DP_INTER_OP_PARALLELISM_THREADS": t}
+    env = {"OMP_NUM_THREADS": t, "DP_INTRA_OP_PARALLELISM_THREADS": t, "DP_INTER_OP_PARALLELISM_THREADS": t}
+    if device == "cpu":
+        env["DEVICE"] = "cpu"  # deepmd/pt/utils/env.py: otherwise it takes a GPU whenever one is visible
+    return env
 
 
 def make_models(work: Path) -> None:
@@ -174,11 +193,12 @@ def box_file(work: Path, edge: float) -> Path:
     return path
 
 
-def run_case(work: Path, kind: str, model: str, box: Path, threads: int, repeat: int, save: Optional[Path]) -> dict:
+def run_case(work: Path, kind: str, model: str, box: Path, threads: int, repeat: int, save: Optional[Path],
+             device: str = "cpu") -> dict:
     limit = available_memory_mb() - 2048.0
     args = [__file__, "--worker", kind, str(work / model), str(box), "--threads", str(threads), "--repeat", str(repeat),
-            "--limit-mb", f"{limit:.0f}"] + (["--save", str(save)] if save else [])
-    env = deepmd_env(threads) if kind == "deepmd" else {"OMP_NUM_THREADS": str(threads)}
+            "--limit-mb", f"{limit:.0f}", "--device", device] + (["--save", str(save)] if save else [])
+    env = deepmd_env(threads, device) if kind == "deepmd" else {"OMP_NUM_THREADS": str(threads)}
     result = run_worker(args, timeout=3600, env=env, python=DEEPMD_PYTHON if kind == "deepmd" else None)
     result.setdefault("limit_mb", limit)
     return result
@@ -206,13 +226,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed evaluations per case after one warm-up (default 3)")
     parser.add_argument("--work", type=Path, default=WORK, help="models and boxes (default $TMPDIR/openmmnnp_deepmd_peer)")
     parser.add_argument("--cases", nargs="+", default=[c[0] for c in CASES], choices=[c[0] for c in CASES])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both sides run (default cpu)")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "MODEL", "BOX"), help=argparse.SUPPRESS)
     parser.add_argument("--limit-mb", type=float, default=float("inf"), help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, model, box = args.worker
-        print(json.dumps(worker(kind, model, box, args.threads[0], args.repeat, args.limit_mb, args.save)))
+        print(json.dumps(worker(kind, model, box, args.threads[0], args.repeat, args.limit_mb, args.save, args.device)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     make_models(args.work)
@@ -230,7 +251,7 @@ def main() -> None:
                     continue
                 save = args.work / f"out_{name}.npz" if edge == args.edges[0] and threads == args.threads[0] else None
                 log(f"edge {edge:g} nm, {threads} thread(s): {name} ({model}) ...")
-                results[name] = run_case(args.work, kind, model, box, threads, args.repeat, save)
+                results[name] = run_case(args.work, kind, model, box, threads, args.repeat, save, args.device)
                 log(f"  -> {results[name]}")
                 if results[name].get("status") == "memory":
                     over_memory[name] = results[name]
@@ -243,7 +264,8 @@ def main() -> None:
 
     names = [c[0] for c in cases]
     print(f"DeePMD-kit DeepPot vs openmm-nnp, se_e2_a water (sel [46, 92], neuron [25, 50, 100], fitting [240, 240, 240]), "
-          f"float64, CPU, energy + forces, median of {args.repeat}; peak RSS delta")
+          f"float64, {args.device.upper()}, energy + forces, median of {args.repeat}; "
+          + ("peak CUDA allocation growth" if args.device == "cuda" else "peak RSS delta"))
     print(f"{'atoms':>6} {'thr':>3} " + " ".join(f"{n + ' s':>10}" for n in names) + f" {'t ratio':>8} "
           + " ".join(f"{n + ' MB':>11}" for n in names) + f" {'mem ratio':>9}")
     for edge, threads, results in rows:
