@@ -91,6 +91,8 @@ def record_table_stats(flags: torch.Tensor, stats: torch.Tensor, types: torch.Te
     (edges outside the first table, beyond the second, worst s_hat, its centre, its neighbour;
     centre -1 without valid edges); types [N]; davg, dstd [T]: the normalisation
     s_hat = (s - davg[t]) / dstd[t] of the first environment column (gives s(r) back)."""
+    if types.shape[0] == 0:  # no atoms, no edges: nothing to record (and no type to look up)
+        return
     stats = stats.detach().to(flags.dtype)
     flags[slot("extrapolated")] = torch.maximum(flags[slot("extrapolated")], stats[0])
     flags[slot("beyond")] = torch.maximum(flags[slot("beyond")], stats[1])

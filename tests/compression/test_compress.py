@@ -98,3 +98,12 @@ def test_cli_reports_bad_input_clearly(tmp_path):
     with pytest.raises(SystemExit, match="min_neighbor_distance"):
         main(["compress", "-i", str(tmp_path / "model.pt"), "-o", str(tmp_path / "c.pt")])
     assert not (tmp_path / "c.pt").exists()
+
+
+def test_empty_system_has_zero_energy():
+    """Zero atoms run through every stage (neighbour list, fused ops, batched fitting): energy 0."""
+    positions, box, types = small_system()
+    model = small_model(False, positions, box)
+    none = torch.zeros(0, 3, dtype=torch.float64)
+    for m in (model, compress(model)):
+        assert float(m(none, box, types[:0])) == 0.0

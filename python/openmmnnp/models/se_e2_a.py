@@ -256,6 +256,8 @@ class SeE2A(torch.nn.Module):
                 fitted.append(net(self.descriptor(blocks[block])).squeeze(1))
                 left -= blocks[block].shape[0]
                 block += 1
+        if len(fitted) == 0:  # no atoms
+            return energies
         return energies.index_add(0, order, torch.cat(fitted))
 
     def check_sel(self, num_atoms: int, types: torch.Tensor, center: torch.Tensor, neighbor: torch.Tensor,
