@@ -6,8 +6,9 @@
 // an atom), then at::parallel_for runs over fixed chunks of atoms. Each atom owns its row of T and
 // of neighbor_counts, so there are no atomics and the sums are deterministic. Per edge the
 // environment row is computed in registers and G (x) R^ is accumulated into a per-thread [4, M]
-// buffer; G is never stored. The table is copied once per call into a coefficient-major layout
-// [num_tables, num_intervals, 6, M] so that the loop over m is contiguous (vectorisable).
+// buffer; G is never stored. The kernels read the table in a coefficient-major layout
+// [num_tables, num_intervals, 6, M], so that the loop over m is contiguous (vectorisable); that
+// copy is made once per table tensor and kept (table_cache.h).
 // Table statistics are reduced per chunk, then over chunks in order (deterministic).
 //
 // Backward: every edge is independent; fixed chunks of edges run in parallel, each adding its
@@ -25,6 +26,7 @@
 
 #include "env_tabulate/env_tabulate.h"
 #include "env_tabulate/env_tabulate_checks.h"
+#include "env_tabulate/table_cache.h"
 
 namespace openmmnnp {
 namespace {
@@ -53,7 +55,8 @@ Prepared prepare(const at::Tensor& positions, const c10::optional<at::Tensor>& b
   p.types = types.contiguous();
   p.davg = davg.contiguous();
   p.dstd = dstd.contiguous();
-  p.table_t = table.permute({0, 1, 3, 2}).contiguous();  // [num_tables, num_intervals, 6, M]
+  static env_tabulate::TableCache cache;
+  p.table_t = cache.coefficient_major(table);  // [num_tables, num_intervals, 6, M]
   p.info = table_info.to(at::kCPU, positions.scalar_type()).contiguous();
   p.count = std::min<int64_t>(std::max<int64_t>(num_pairs.reshape({}).item<int64_t>(), 0), pairs.size(1));
   const int64_t N = positions.size(0), ntypes = davg.size(0);

@@ -206,3 +206,43 @@ def test_meta_shapes_and_torchscript_front_end():
     scripted = torch.jit.script(env_tabulate)
     for a, b in zip(scripted(*args), env_tabulate(*args)):
         assert torch.equal(a, b)
+
+
+def test_changed_or_replaced_tables_are_used_not_a_stale_copy():
+    """The CPU kernels keep a coefficient-major copy of each table between calls
+    (plugin/env_tabulate/table_cache.h): in-place changes, new tensors (also ones that reuse a
+    freed table's memory) and views must all be read afresh. T and its gradient are linear in
+    the table, so scaling the table scales both."""
+    positions, box, types = water_frame(1)
+    model = compressed_model(False, positions, box)
+    pairs, shifts, num = full_pairs(model, positions, box)
+    args = list(op_args(model, positions, box, types, pairs, shifts, num))
+
+    def t_and_grad(table):
+        x = positions.clone().requires_grad_(True)
+        call = [x] + args[1:8] + [table] + args[9:]
+        t = env_tabulate(*call)[0]
+        return t.detach(), torch.autograd.grad(t.sum(), x)[0]
+
+    table = args[8].clone()
+    t1, g1 = t_and_grad(table)
+    table.mul_(2.0)  # in place: same tensor, new version
+    t2, g2 = t_and_grad(table)
+    torch.testing.assert_close(t2, 2.0 * t1, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g2, 2.0 * g1, rtol=1e-12, atol=1e-12)
+    for k in range(3, 8):  # a new tensor each time; the previous one is freed first
+        table = None
+        table = args[8] * float(k)
+        t, g = t_and_grad(table)
+        torch.testing.assert_close(t, k * t1, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(g, k * g1, rtol=1e-12, atol=1e-12)
+    # A non-contiguous view of a larger table.
+    wide = torch.cat([args[8], args[8] * 5.0], dim=2)[:, :, args[8].shape[2]:, :]
+    torch.testing.assert_close(t_and_grad(wide)[0], 5.0 * t1, rtol=1e-12, atol=1e-12)
+    # Tables made under inference mode (no version counter), changed in place between calls.
+    with torch.inference_mode():
+        table = args[8] * 1.0
+        call = args[:8] + [table] + args[9:]
+        torch.testing.assert_close(env_tabulate(*call)[0], t1, rtol=1e-12, atol=1e-12)
+        table.mul_(3.0)
+        torch.testing.assert_close(env_tabulate(*call)[0], 3.0 * t1, rtol=1e-12, atol=1e-12)
