@@ -5,8 +5,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
-#include <algorithm>
 
+#include "cuda_grid.h"
 #include "descriptor/descriptor.h"
 #include "descriptor/descriptor_checks.h"
 
@@ -18,7 +18,7 @@ constexpr const char* kBackwardOp = "openmmnnp::se_a_descriptor_backward";
 
 constexpr int kThreads = 256;
 
-int64_t blocks_for(int64_t work) { return std::max<int64_t>(1, std::min<int64_t>((work + kThreads - 1) / kThreads, 65535)); }
+constexpr int64_t kMaxBlocks = 65535;
 
 template <typename scalar_t>
 __global__ void forward_kernel(const scalar_t* __restrict__ t, int64_t N, int64_t M, int64_t axis, scalar_t* __restrict__ d) {
@@ -47,7 +47,7 @@ at::Tensor se_a_descriptor_cuda(const at::Tensor& t_in, int64_t axis) {
   at::Tensor d = at::empty({N, M * axis}, t.options());
   if (d.numel() == 0) return d;
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), kOp, [&] {
-    forward_kernel<<<blocks_for(d.numel()), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+    forward_kernel<<<blocks_for(d.numel(), kThreads, kMaxBlocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
         t.const_data_ptr<scalar_t>(), N, M, axis, d.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -64,7 +64,7 @@ at::Tensor se_a_descriptor_backward_cuda(const at::Tensor& t_in, const at::Tenso
   at::Tensor grad_t = at::empty_like(t);
   if (grad_t.numel() == 0) return grad_t;
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), kBackwardOp, [&] {
-    backward_kernel<<<blocks_for(grad_t.numel()), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+    backward_kernel<<<blocks_for(grad_t.numel(), kThreads, kMaxBlocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
         t.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(), N, M, axis, grad_t.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });

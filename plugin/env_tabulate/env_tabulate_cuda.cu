@@ -26,6 +26,7 @@
 
 #include <limits>
 
+#include "cuda_grid.h"
 #include "env_tabulate/env_tabulate.h"
 #include "env_tabulate/env_tabulate_checks.h"
 
@@ -204,10 +205,6 @@ __global__ void backward_kernel(Inputs<scalar_t, index_t, shift_t> in, const sca
   if (lane == 0 && in.box != nullptr)
     for (int k = 0; k < 9; ++k)
       if (box_acc[k] != scalar_t(0)) atomicAdd(grad_box + k, box_acc[k]);
-}
-
-int64_t blocks_for(int64_t work, int64_t per_block, int64_t max_blocks) {
-  return std::max<int64_t>(1, std::min<int64_t>((work + per_block - 1) / per_block, max_blocks));
 }
 
 struct Contiguous {

@@ -9,6 +9,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "cuda_grid.h"
 #include "neighbors/neighbors.h"
 #include "neighbors/neighbors_checks.h"
 
@@ -20,7 +21,7 @@ using ull = unsigned long long;
 
 constexpr int kThreads = 128;
 
-inline int blocks_for(int64_t n) { return (int)std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 1 << 20)); }
+constexpr int64_t kMaxBlocks = 1 << 20;
 
 __device__ inline int64_t floor_div(int64_t x, int64_t n) { return x >= 0 ? x / n : -((-x + n - 1) / n); }
 
@@ -177,7 +178,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cuda(const at::Ten
                                                 error.mutable_data_ptr<int64_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     if (n > 0) {
-      locate_kernel<scalar_t><<<blocks_for(n), kThreads, 0, stream>>>(r.const_data_ptr<scalar_t>(), n, gp, linear.mutable_data_ptr<int64_t>(),
+      locate_kernel<scalar_t><<<blocks_for(n, kThreads, kMaxBlocks), kThreads, 0, stream>>>(r.const_data_ptr<scalar_t>(), n, gp, linear.mutable_data_ptr<int64_t>(),
                                                                       k.mutable_data_ptr<int32_t>(), counts.mutable_data_ptr<int64_t>(),
                                                                       error.mutable_data_ptr<int64_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -185,14 +186,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_cuda(const at::Ten
       at::Tensor start = at::zeros({max_cells + 1}, lopt);
       start.narrow(0, 1, max_cells).copy_(at::cumsum(counts, 0));
       at::Tensor fill = at::zeros({max_cells}, lopt);
-      scatter_kernel<scalar_t><<<blocks_for(n), kThreads, 0, stream>>>(
+      scatter_kernel<scalar_t><<<blocks_for(n, kThreads, kMaxBlocks), kThreads, 0, stream>>>(
           r.const_data_ptr<scalar_t>(), n, gp, linear.const_data_ptr<int64_t>(), k.const_data_ptr<int32_t>(), start.const_data_ptr<int64_t>(),
           fill.mutable_data_ptr<int64_t>(), atom.mutable_data_ptr<int64_t>(), slot_cell.mutable_data_ptr<int64_t>(),
           q.mutable_data_ptr<scalar_t>(), slot_k.mutable_data_ptr<int32_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       const scalar_t cutoff2 = (scalar_t)cutoff * (scalar_t)cutoff;
       int32_t* p0 = pairs.mutable_data_ptr<int32_t>();
-      pairs_kernel<scalar_t><<<blocks_for(n), kThreads, 0, stream>>>(
+      pairs_kernel<scalar_t><<<blocks_for(n, kThreads, kMaxBlocks), kThreads, 0, stream>>>(
           n, gp, start.const_data_ptr<int64_t>(), atom.const_data_ptr<int64_t>(), slot_cell.const_data_ptr<int64_t>(),
           q.const_data_ptr<scalar_t>(), slot_k.const_data_ptr<int32_t>(), cutoff2, full, max_pairs, error.const_data_ptr<int64_t>(),
           num_pairs.mutable_data_ptr<int64_t>(), p0, p0 + max_pairs, shifts.mutable_data_ptr<int16_t>());
