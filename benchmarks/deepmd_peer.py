@@ -86,12 +86,10 @@ def deepmd_evaluator(model: str, coords: np.ndarray, box: np.ndarray, types: np.
 def ours_evaluator(model: str, coords: np.ndarray, box: np.ndarray, types: np.ndarray, threads: int, device: str) -> Callable[[], tuple]:
     import torch
 
-    import openmmnnp  # noqa: F401  (loads the op library)
+    from openmmnnp.force import inference_copy  # (importing openmmnnp loads the op library)
 
     torch.set_num_threads(threads)
-    net = torch.jit.load(model, map_location=device)
-    for parameter in net.parameters():  # as NNPForce runs it (force.inference_copy): no parameter gradients
-        parameter.requires_grad_(False)
+    net = inference_copy(torch.jit.load(model, map_location=device))  # as NNPForce runs it: no parameter gradients
     x = torch.from_numpy(coords).to(device)
     b = torch.from_numpy(box).to(device)
     t = torch.from_numpy(types.astype(np.int64)).to(device)

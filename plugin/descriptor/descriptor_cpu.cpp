@@ -14,13 +14,19 @@ namespace {
 constexpr const char* kOp = "openmmnnp::se_a_descriptor";
 constexpr const char* kBackwardOp = "openmmnnp::se_a_descriptor_backward";
 
+// ta[c][a] = t[a, c] for a < axis: one atom's second factor, transposed.
+template <typename scalar_t>
+void transpose_head(const scalar_t* __restrict__ t, int64_t axis, scalar_t* __restrict__ ta) {
+  for (int64_t a = 0; a < axis; ++a)
+    for (int c = 0; c < 4; ++c) ta[c * axis + a] = t[4 * a + c];
+}
+
 // One atom, loops ordered for the CPU: the second factor is held transposed (ta[c][a]) so that
 // the forward's and the backward's second term run contiguous over a (vectorisable, no reordered
 // sums); the backward's first term is a short dot product over a per (m, c).
 template <typename scalar_t>
 void atom_forward(const scalar_t* __restrict__ t, int64_t M, int64_t axis, scalar_t* __restrict__ ta, scalar_t* __restrict__ d) {
-  for (int64_t a = 0; a < axis; ++a)
-    for (int c = 0; c < 4; ++c) ta[c * axis + a] = t[4 * a + c];
+  transpose_head(t, axis, ta);
   const scalar_t* __restrict__ ta0 = ta;
   const scalar_t* __restrict__ ta1 = ta + axis;
   const scalar_t* __restrict__ ta2 = ta + 2 * axis;
@@ -35,8 +41,7 @@ void atom_forward(const scalar_t* __restrict__ t, int64_t M, int64_t axis, scala
 template <typename scalar_t>
 void atom_backward(const scalar_t* __restrict__ t, const scalar_t* __restrict__ g, int64_t M, int64_t axis,
                    scalar_t* __restrict__ ta, scalar_t* __restrict__ acc, scalar_t* __restrict__ out) {
-  for (int64_t a = 0; a < axis; ++a)
-    for (int c = 0; c < 4; ++c) ta[c * axis + a] = t[4 * a + c];
+  transpose_head(t, axis, ta);
   // Second term, for m < axis: acc[c][m] = sum_k g[k, m] t[k, c], contiguous over m.
   scalar_t* __restrict__ acc0 = acc;
   scalar_t* __restrict__ acc1 = acc + axis;

@@ -23,7 +23,7 @@ class TableCache {
  public:
   at::Tensor coefficient_major(const at::Tensor& table) {
     // Tensors made under torch.inference_mode have no version counter: copied every call.
-    if (table.is_inference()) return table.permute({0, 1, 3, 2}).contiguous();
+    if (table.is_inference()) return copy(table);
     const std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = entries_.begin(); it != entries_.end();) {
       if (it->source.expired()) {
@@ -36,13 +36,15 @@ class TableCache {
       ++it;
     }
     Entry entry{c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>(table.getIntrusivePtr()), table.const_data_ptr(),
-                table._version(), table.permute({0, 1, 3, 2}).contiguous()};
+                table._version(), copy(table)};
     entries_.push_front(entry);
     if (entries_.size() > kEntries) entries_.pop_back();
     return entry.copy;
   }
 
  private:
+  static at::Tensor copy(const at::Tensor& table) { return table.permute({0, 1, 3, 2}).contiguous(); }
+
   static constexpr size_t kEntries = 4;
   struct Entry {
     c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl> source;

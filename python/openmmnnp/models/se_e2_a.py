@@ -242,20 +242,18 @@ class SeE2A(torch.nn.Module):
         # glibc's mmap threshold (32 MB) are reused instead of being mapped and faulted in anew.
         order = torch.argsort(types, stable=True)
         counts: List[int] = torch.bincount(types, minlength=self.ntypes).tolist()
-        sizes: List[int] = []
+        sizes: List[int] = []  # batch sizes, type after type
+        batches: List[int] = []  # number of batches of each type
         for count in counts:
             sizes += [self.fit_batch] * (count // self.fit_batch)
             if count % self.fit_batch > 0:
                 sizes.append(count % self.fit_batch)
+            batches.append((count + self.fit_batch - 1) // self.fit_batch)
         blocks = torch.split(t.index_select(0, order), sizes)
         fitted: List[torch.Tensor] = []
-        block = 0
         for k, net in enumerate(self.fittings):
-            left = counts[k]
-            while left > 0:
-                fitted.append(net(self.descriptor(blocks[block])).squeeze(1))
-                left -= blocks[block].shape[0]
-                block += 1
+            for _ in range(batches[k]):
+                fitted.append(net(self.descriptor(blocks[len(fitted)])).squeeze(1))
         if len(fitted) == 0:  # no atoms
             return energies
         return energies.index_add(0, order, torch.cat(fitted))
