@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -11,7 +11,7 @@ from openmmnnp.models.se_e2_a import SeE2A
 
 
 @torch.no_grad()
-def frame_neighbors(model: SeE2A, positions: List[torch.Tensor], boxes: List[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+def frame_neighbors(model: SeE2A, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """The model's full neighbour lists of each frame, padding cut off: (pairs [2, P_k], shifts [P_k, 3]) lists."""
     pairs, shifts = [], []
     for pos, box in zip(positions, boxes):
@@ -21,7 +21,7 @@ def frame_neighbors(model: SeE2A, positions: List[torch.Tensor], boxes: List[tor
     return pairs, shifts
 
 
-def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[torch.Tensor],
+def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
                    pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
                    energies: torch.Tensor) -> None:
     """Fills model.dstd, model.energy_bias and model.min_neighbor_distance from training frames.
@@ -29,7 +29,7 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[torc
     dstd per centre type: RMS of the radial column s and of the angular columns s x/r (davg
     stays zero, see :mod:`openmmnnp.models.se_e2_a`). Energy bias: least-squares fit of the
     frame energies to per-type atom counts (minimum-norm if the composition never varies).
-    Inputs are in model units; pairs are full lists without padding.
+    Inputs are in model units (a box None: no periodic boundaries); pairs are full lists without padding.
     """
     ntypes = model.ntypes
     sum_s2 = torch.zeros(ntypes, dtype=torch.float64)
@@ -38,7 +38,9 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[torc
     min_distance = float("inf")
     for pos, box, pair, shift in zip(positions, boxes, pairs, shifts):
         pos = pos.double()
-        vectors = pos[pair[1]] - pos[pair[0]] + shift.double() @ box.double()
+        vectors = pos[pair[1]] - pos[pair[0]]
+        if box is not None:
+            vectors = vectors + shift.double() @ box.double()
         min_distance = min(min_distance, float(vectors.norm(dim=1).min()))
         rows = environment_rows(vectors, model.rcut_smth, model.rcut)
         center_type = types[pair[0]]
