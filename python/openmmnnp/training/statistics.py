@@ -7,6 +7,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from openmmnnp.models.env_matrix import environment_rows
+from openmmnnp.models.pair_repulsion import pair_lengths
 from openmmnnp.models.se_e2_a import SeE2A
 
 
@@ -55,6 +56,31 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Opti
     model.dstd.copy_(dstd)
     set_energy_bias(model, types, energies)
     model.min_neighbor_distance.fill_(min_distance)
+    set_repulsion_window(model, positions, boxes, pairs, shifts, types)
+
+
+@torch.no_grad()
+def shortest_pairs(positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]], pairs: List[torch.Tensor],
+                   shifts: List[torch.Tensor], types: torch.Tensor, ntypes: int) -> torch.Tensor:
+    """[ntypes, ntypes] shortest distance between atoms of each pair of types over the frames (model units;
+    inf for a pair of types that never meet within the pair lists' cutoff)."""
+    shortest = torch.full((ntypes * ntypes,), float("inf"), dtype=torch.float64)
+    for pos, box, pair, shift in zip(positions, boxes, pairs, shifts):
+        r = pair_lengths(pos.double(), None if box is None else box.double(), pair[0].long(), pair[1].long(), shift)
+        index = types.index_select(0, pair[0].long()) * ntypes + types.index_select(0, pair[1].long())
+        shortest = shortest.scatter_reduce(0, index, r, reduce="amin")
+    shortest = shortest.view(ntypes, ntypes)
+    return torch.minimum(shortest, shortest.transpose(0, 1))
+
+
+@torch.no_grad()
+def set_repulsion_window(model: torch.nn.Module, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
+                         pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor) -> None:
+    """The short-range prior (model.repulsion, :mod:`openmmnnp.models.pair_repulsion`) vanishes from the
+    shortest distance of each type pair in the training frames on, so it is zero on all of them.
+    A pair of types that never meet closer than the cutoff gets no prior."""
+    shortest = shortest_pairs(positions, boxes, pairs, shifts, types, model.repulsion.outer.shape[0])
+    model.repulsion.set_window(torch.where(torch.isfinite(shortest), shortest, torch.zeros_like(shortest)))
 
 
 @torch.no_grad()

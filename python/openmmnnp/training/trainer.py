@@ -23,7 +23,7 @@ from openmmnnp.data.frames import Frames, concatenate, load_frames
 from openmmnnp.models.se3_attention import SE3Attention
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.training.schedule import learning_rate, prefactor
-from openmmnnp.training.statistics import set_energy_bias, set_statistics
+from openmmnnp.training.statistics import set_energy_bias, set_repulsion_window, set_statistics
 
 
 @dataclasses.dataclass
@@ -175,6 +175,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> t
     else:
         if isinstance(model, SE3Attention):
             set_energy_bias(model, data.types, data.energy[train_frames])
+            set_repulsion_window(model, [data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
+                                 [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types)
         else:
             set_statistics(model, [data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
                            [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types,
