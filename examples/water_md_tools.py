@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Optional, Tuple
 
 import numpy as np
@@ -10,7 +9,7 @@ import openmm
 import openmm.app as app
 import openmm.unit as unit
 
-from openmmnnp import NNPForce
+from openmmnnp.systems import nnp_system  # noqa: F401 (the examples import it from here)
 
 
 def best_platform(name: Optional[str] = None) -> openmm.Platform:
@@ -22,20 +21,6 @@ def best_platform(name: Optional[str] = None) -> openmm.Platform:
         if candidate in available:
             return openmm.Platform.getPlatformByName(candidate)
     raise RuntimeError("no OpenMM platform available")
-
-
-def nnp_system(system: openmm.System, topology: app.Topology, model, properties: Optional[dict] = None) -> openmm.System:
-    """A copy of ``system`` with its classical forces replaced by the NNP (masses and box kept).
-
-    ``properties`` go to openmm-torch, e.g. {"useCUDAGraphs": "true"}.
-    """
-    nnp = copy.deepcopy(system)
-    for index in reversed(range(nnp.getNumForces())):
-        if not isinstance(nnp.getForce(index), openmm.CMMotionRemover):
-            nnp.removeForce(index)
-    # periodic=True: with its classical forces gone the System no longer reports periodicity.
-    nnp.addForce(NNPForce(model, topology, system=nnp, periodic=True, properties=properties))
-    return nnp
 
 
 def oxygen_rdf(frames: np.ndarray, boxes: np.ndarray, oxygen: np.ndarray, r_max: float,

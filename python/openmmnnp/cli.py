@@ -12,7 +12,8 @@ import sys
 from typing import Optional, Sequence
 
 # Modules that provide a sub-command, in the order they are listed by --help.
-SUBCOMMAND_MODULES: list[str] = ["openmmnnp.data.water", "openmmnnp.training.train", "openmmnnp.compression.compress",
+SUBCOMMAND_MODULES: list[str] = ["openmmnnp.data.water", "openmmnnp.training.train", "openmmnnp.training.learn",
+                                 "openmmnnp.compression.compress",
                                  "openmmnnp.convert.deepmd.convert"]
 
 

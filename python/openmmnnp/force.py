@@ -32,8 +32,11 @@ import torch
 
 from openmmnnp import units
 
+from openmmnnp._import_noise import quiet_openmmtorch
+
 try:
-    import openmmtorch
+    with quiet_openmmtorch():
+        import openmmtorch
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError(
         "openmmnnp needs openmm-torch's TorchForce: install openmm-nnp[cpu] "

@@ -29,7 +29,10 @@ def reference_water_box(box_edge_nm: float) -> Tuple[openmm.System, openmm.app.T
     if box_edge_nm < 2 * TEACHER_CUTOFF_NM + 0.05:
         raise ValueError(f"box edge {box_edge_nm} nm is too small: at least {2 * TEACHER_CUTOFF_NM + 0.05} nm")
     import warnings
-    with warnings.catch_warnings():
+
+    from openmmnnp._import_noise import quiet_openmmtools
+
+    with warnings.catch_warnings(), quiet_openmmtools():
         warnings.simplefilter("ignore")
         from openmmtools.testsystems import WaterBox
     box = WaterBox(box_edge=box_edge_nm * unit.nanometer, cutoff=TEACHER_CUTOFF_NM * unit.nanometer,

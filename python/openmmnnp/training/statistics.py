@@ -25,7 +25,7 @@ def frame_neighbors(model: SeE2A, positions: List[torch.Tensor], boxes: List[Opt
 def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
                    pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
                    energies: torch.Tensor) -> None:
-    """Fills model.dstd, model.energy_bias and model.min_neighbor_distance from training frames.
+    """Fills model.dstd, model.energy_bias, model.min_neighbor_distance and the prior's window from training frames.
 
     dstd per centre type: RMS of the radial column s and of the angular columns s x/r (davg
     stays zero, see :mod:`openmmnnp.models.se_e2_a`). Energy bias: least-squares fit of the
@@ -36,13 +36,11 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Opti
     sum_s2 = torch.zeros(ntypes, dtype=torch.float64)
     sum_a2 = torch.zeros(ntypes, dtype=torch.float64)
     count = torch.zeros(ntypes, dtype=torch.float64)
-    min_distance = float("inf")
     for pos, box, pair, shift in zip(positions, boxes, pairs, shifts):
         pos = pos.double()
         vectors = pos[pair[1]] - pos[pair[0]]
         if box is not None:
             vectors = vectors + shift.double() @ box.double()
-        min_distance = min(min_distance, float(vectors.norm(dim=1).min()))
         rows = environment_rows(vectors, model.rcut_smth, model.rcut)
         center_type = types[pair[0]]
         sum_s2.index_add_(0, center_type, rows[:, 0] ** 2)
@@ -55,8 +53,19 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Opti
     dstd[dstd < 1e-2] = 1.0  # a type without neighbours keeps unit scale
     model.dstd.copy_(dstd)
     set_energy_bias(model, types, energies)
-    model.min_neighbor_distance.fill_(min_distance)
-    set_repulsion_window(model, positions, boxes, pairs, shifts, types)
+    set_distance_statistics(model, positions, boxes, pairs, shifts, types)
+
+
+@torch.no_grad()
+def set_distance_statistics(model: torch.nn.Module, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
+                            pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor) -> None:
+    """What depends on the training data's shortest pairs, refreshed whenever the data grow (concurrent
+    learning): the short-range prior's window and, for se_e2_a, ``min_neighbor_distance`` (where
+    compression starts its tables)."""
+    shortest = shortest_pairs(positions, boxes, pairs, shifts, types, model.repulsion.outer.shape[0])
+    model.repulsion.set_window(torch.where(torch.isfinite(shortest), shortest, torch.zeros_like(shortest)))
+    if hasattr(model, "min_neighbor_distance"):
+        model.min_neighbor_distance.fill_(float(shortest.min()))
 
 
 @torch.no_grad()
@@ -71,16 +80,6 @@ def shortest_pairs(positions: List[torch.Tensor], boxes: List[Optional[torch.Ten
         shortest = shortest.scatter_reduce(0, index, r, reduce="amin")
     shortest = shortest.view(ntypes, ntypes)
     return torch.minimum(shortest, shortest.transpose(0, 1))
-
-
-@torch.no_grad()
-def set_repulsion_window(model: torch.nn.Module, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
-                         pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor) -> None:
-    """The short-range prior (model.repulsion, :mod:`openmmnnp.models.pair_repulsion`) vanishes from the
-    shortest distance of each type pair in the training frames on, so it is zero on all of them.
-    A pair of types that never meet closer than the cutoff gets no prior."""
-    shortest = shortest_pairs(positions, boxes, pairs, shifts, types, model.repulsion.outer.shape[0])
-    model.repulsion.set_window(torch.where(torch.isfinite(shortest), shortest, torch.zeros_like(shortest)))
 
 
 @torch.no_grad()

@@ -13,9 +13,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("data", nargs="+", help="frame files (.npz from `openmm-nnp data`)")
     parser.add_argument("--output-dir", required=True, help="checkpoint.pt, model.pt, learning_curve.csv/.png go here")
     parser.add_argument("--resume", action="store_true", help="continue from output-dir/checkpoint.pt")
+    add_train_config_arguments(parser, skip={"data", "output_dir"})
+    parser.set_defaults(func=_run)
+
+
+def add_train_config_arguments(parser: argparse.ArgumentParser, skip: set) -> None:
+    """One --flag per TrainConfig field (except those in ``skip``), defaulting to the field's default."""
     defaults = TrainConfig(data=[], output_dir="")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data", "output_dir"):
+        if field.name in skip:
             continue
         value = getattr(defaults, field.name)
         flag = "--" + field.name.replace("_", "-")
@@ -25,7 +31,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument(flag, type=type(value[0]), nargs="+", default=value)
         else:
             parser.add_argument(flag, type=type(value), default=value)
-    parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Energy + force training of an se_e2_a or SE(3)-attention model on frame files (DeePMD's loss and schedules).
 
-Loss per step (one frame):  pe * (dE / N)^2 + pf * mean(|dF|^2 over 3N components),
+Loss per step (``batch_frames`` frames, default one):  pe * mean((dE / N)^2) + pf * mean(|dF|^2 over 3N components),
 with pe, pf moving from their start to their limit values as the learning rate decays.
 Everything inside is in model units (angstrom, eV); frame files are converted through
 :mod:`openmmnnp.units`.
@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from openmmnnp.data.frames import Frames, concatenate, load_frames
 from openmmnnp.models.se3_attention import SE3Attention
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.training.schedule import learning_rate, prefactor
-from openmmnnp.training.statistics import set_energy_bias, set_repulsion_window, set_statistics
+from openmmnnp.training.statistics import set_distance_statistics, set_energy_bias, set_statistics
 
 
 @dataclasses.dataclass
@@ -56,6 +56,8 @@ class TrainConfig:
     se3_layers: int = 2
     se3_heads: int = 2
     se3_max_neighbors: int = 80
+    batch_frames: int = 1  # frames per step, evaluated as one graph
+    init_model: str = ""  # model.pt of the same architecture to start from (warm start); "": from scratch
 
 
 def model_from_config(config: TrainConfig, type_map: List[str]) -> torch.nn.Module:
@@ -99,23 +101,33 @@ class FrameSet:
         return self.box[k] if self.periodic[k] else None
 
 
-def energy_and_forces(model: torch.nn.Module, data: FrameSet, k: int, create_graph: bool):
-    """(energy [] eV, forces [N, 3] eV/angstrom) of frame k."""
-    positions = data.positions[k].clone().requires_grad_(True)
-    pairs = data.pairs[k]
+def energy_and_forces(model: torch.nn.Module, data: FrameSet, frames: List[int], create_graph: bool):
+    """(energies [B] eV, forces [B, N, 3] eV/angstrom) of the frames, evaluated as one graph.
+
+    The B frames' atoms are concatenated and their pair lists offset, with each edge's periodic
+    shift folded into a Cartesian vector (shift @ box) so that one call serves frames of different
+    boxes: the model sees box = identity and shifts in angstrom.
+    """
+    num_atoms = data.types.shape[0]
+    positions = torch.cat([data.positions[k] for k in frames]).clone().requires_grad_(True)
+    pairs = torch.cat([data.pairs[k].to(torch.long) + i * num_atoms for i, k in enumerate(frames)], dim=1)
+    shifts = torch.cat([data.shifts[k].to(positions.dtype) @ data.box[k] if data.periodic[k]
+                        else torch.zeros(data.shifts[k].shape[0], 3) for k in frames])
+    types = data.types.repeat(len(frames))
     num_pairs = torch.tensor([pairs.shape[1]])
-    energy = model.atomic_energies_from_pairs(positions, data.box_of(k), data.types, pairs, data.shifts[k], num_pairs).sum()
-    (grad,) = torch.autograd.grad(energy, positions, create_graph=create_graph)
-    return energy, -grad
+    atomic = model.atomic_energies_from_pairs(positions, torch.eye(3, dtype=positions.dtype), types, pairs, shifts, num_pairs)
+    energies = atomic.view(len(frames), num_atoms).sum(1)
+    (grad,) = torch.autograd.grad(energies.sum(), positions, create_graph=create_graph)
+    return energies, -grad.view(len(frames), num_atoms, 3)
 
 
 def evaluate(model: torch.nn.Module, data: FrameSet, frames: List[int]) -> Dict[str, float]:
     """RMSE of energy per atom (eV/atom) and of force components (eV/angstrom) over ``frames``."""
     de, df, n = [], [], data.types.shape[0]
     for k in frames:
-        energy, forces = energy_and_forces(model, data, k, create_graph=False)
-        de.append((float(energy) - float(data.energy[k])) / n)
-        df.append(((forces.detach() - data.forces[k]) ** 2).mean().item())
+        energy, forces = energy_and_forces(model, data, [k], create_graph=False)
+        de.append((float(energy.detach()[0]) - float(data.energy[k])) / n)
+        df.append(((forces.detach()[0] - data.forces[k]) ** 2).mean().item())
     return {"rmse_e_per_atom": float(np.sqrt(np.mean(np.square(de)))), "rmse_f": float(np.sqrt(np.mean(df)))}
 
 
@@ -145,7 +157,30 @@ def plot_learning_curve(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> torch.nn.Module:
+def load_trained(output_dir: str) -> torch.nn.Module:
+    """The eager model of a training in ``output_dir`` (from its checkpoint), in evaluation mode, set up for MD
+    (SE3Attention: the fused kernels). Cheaper than a TorchScript file for a few evaluations: no graph
+    optimisation on the first calls."""
+    state = torch.load(Path(output_dir) / "checkpoint.pt", weights_only=False, map_location="cpu")
+    model = model_from_config(TrainConfig(**state["config"]), state["type_map"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    if isinstance(model, SE3Attention):
+        model.implementation = "fused"
+    return model
+
+
+def load_weights(model: torch.nn.Module, path: str) -> None:
+    """Loads the parameters and buffers of a TorchScript model file of the same architecture into ``model``."""
+    saved = torch.jit.load(path, map_location="cpu").state_dict()
+    try:
+        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) if k in model.state_dict() else v for k, v in saved.items()})
+    except RuntimeError as error:
+        raise ValueError(f"train: {path!r} does not have the architecture of this configuration ({error})") from None
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True,
+          on_step: Optional[Callable[[int], None]] = None) -> torch.nn.Module:
     """Trains (or resumes) and writes into config.output_dir: checkpoint.pt (resumable),
     model.pt (TorchScript, float32), learning_curve.csv and learning_curve.png. Returns the model."""
     from tqdm import tqdm
@@ -173,14 +208,16 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> t
         rng.bit_generator.state = state["rng"]
         step = state["step"]
     else:
-        if isinstance(model, SE3Attention):
+        frame_lists = ([data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
+                       [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames])
+        if config.init_model:  # warm start: keep the scales and bias its weights were trained with
+            load_weights(model, config.init_model)
+            set_distance_statistics(model, *frame_lists, data.types)
+        elif isinstance(model, SE3Attention):
             set_energy_bias(model, data.types, data.energy[train_frames])
-            set_repulsion_window(model, [data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
-                                 [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types)
+            set_distance_statistics(model, *frame_lists, data.types)
         else:
-            set_statistics(model, [data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
-                           [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types,
-                           data.energy[train_frames])
+            set_statistics(model, *frame_lists, data.types, data.energy[train_frames])
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "lr", "train_rmse_e_per_atom", "train_rmse_f", "val_rmse_e_per_atom",
                                     "val_rmse_f", "wall_s"])
@@ -201,18 +238,20 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> t
             group["lr"] = lr
         pe = prefactor(lr, config.start_lr, config.start_pref_e, config.limit_pref_e)
         pf = prefactor(lr, config.start_lr, config.start_pref_f, config.limit_pref_f)
-        k = train_frames[int(rng.integers(len(train_frames)))]
-        energy, forces = energy_and_forces(model, data, k, create_graph=True)
-        de = (energy - data.energy[k].to(energy.dtype)) / num_atoms
-        df2 = ((forces - data.forces[k]) ** 2).mean()
-        loss = pe * de * de + pf * df2
+        batch = [train_frames[int(i)] for i in rng.integers(len(train_frames), size=config.batch_frames)]
+        energies, forces = energy_and_forces(model, data, batch, create_graph=True)
+        de2 = (((energies - data.energy[batch].to(energies.dtype)) / num_atoms) ** 2).mean()
+        df2 = ((forces - torch.stack([data.forces[k] for k in batch])) ** 2).mean()
+        loss = pe * de2 + pf * df2
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
-        running_e.append(float(de.detach()) ** 2)
+        running_e.append(float(de2.detach()))
         running_f.append(float(df2.detach()))
         bar.update(1)
+        if on_step is not None:
+            on_step(step)
         over_time = config.time_limit_minutes > 0 and time.time() - start > 60 * config.time_limit_minutes
         if step % config.validate_every == 0 or step == config.steps or over_time:
             val = evaluate(model, data, val_frames)

@@ -1,0 +1,50 @@
+"""Model forces on frames and the ensemble's force deviation (DP-GEN's ``max_devi_f``).
+
+Concurrent learning selects the configurations an ensemble of models disagrees on: for each
+frame, the largest over atoms of the standard deviation of the atom's force vector across the
+models,
+
+    sigma_f = max_i sqrt( < |F_i^k - <F_i^k>_k|^2 >_k ),
+
+in kJ/mol/nm (OpenMM units). Small: every model agrees, the frame teaches nothing new; large:
+the models extrapolate.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from openmmnnp import units
+
+
+def model_forces(model: torch.nn.Module, positions: np.ndarray, boxes: Optional[np.ndarray], types: np.ndarray) -> np.ndarray:
+    """Forces [F, N, 3] kJ/mol/nm of a contract model (file-loaded or eager) on frames [F, N, 3] nm.
+
+    ``boxes`` [F, 3, 3] nm (an all-zero box or None: no periodic boundaries).
+    """
+    to_length = 1.0 / units.length_factor(model.length_unit)
+    to_force = units.energy_factor(model.energy_unit) * to_length
+    dtype = next(t.dtype for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point())
+    type_tensor = torch.from_numpy(np.asarray(types, dtype=np.int64))
+    forces = np.empty(positions.shape, dtype=np.float64)
+    for k in range(len(positions)):
+        pos = torch.from_numpy(np.asarray(positions[k], np.float64) * to_length).to(dtype).requires_grad_(True)
+        box = None
+        if boxes is not None and np.any(boxes[k]):
+            box = torch.from_numpy(np.asarray(boxes[k], np.float64) * to_length).to(dtype)
+        energy = model(pos, box, type_tensor)
+        (grad,) = torch.autograd.grad(energy, pos)
+        forces[k] = -grad.double().numpy() * to_force
+    return forces
+
+
+def max_force_deviation(forces: Sequence[np.ndarray]) -> np.ndarray:
+    """sigma_f [F] (units of the forces) from each model's forces [F, N, 3] on the same frames."""
+    stacked = np.stack(forces)  # [K, F, N, 3]
+    if stacked.shape[0] < 2:
+        raise ValueError(f"max_force_deviation: needs at least 2 models, got {stacked.shape[0]}")
+    spread = ((stacked - stacked.mean(axis=0)) ** 2).sum(axis=-1).mean(axis=0)  # [F, N]
+    return np.sqrt(spread.max(axis=-1))
