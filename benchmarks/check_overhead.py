@@ -28,7 +28,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "examples"))
 from common import water_box, water_topology  # noqa: E402
 
 VARIANTS = ["recorded", "every100", "reporter"]
@@ -40,10 +39,10 @@ def build(variant: str, edge: float):
     import openmm.app as app
     import openmm.unit as unit
     import torch
-    from water_md_tools import nnp_system
 
     from openmmnnp import NNPCheckReporter, NNPForce, pretrained_path
     from openmmnnp.data.water import FRICTION_PER_PS, TIMESTEP_FS
+    from openmmnnp.systems import nnp_system
 
     model = torch.jit.load(str(pretrained_path("water-se_e2_a-compressed")))
     data = np.load(water_box(edge))

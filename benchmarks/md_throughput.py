@@ -1,7 +1,7 @@
 """MD throughput through OpenMM: steps/s and ns/day of each potential, and the TorchForce overhead.
 
 For each potential of ``potentials.REGISTRY`` (shipped models only) and each water box, a fresh
-subprocess builds the System with ``NNPForce`` (examples/water_md_tools.nnp_system), runs Langevin
+subprocess builds the System with ``NNPForce`` (openmmnnp.systems.nnp_system), runs Langevin
 NVT (LangevinMiddleIntegrator, 300 K, 1/ps, 0.5 fs) after warm-up steps, and times whole steps for
 about ``--seconds`` s. It then times the model called directly, wrapped as NNPForce wraps it
 (energy + backward on the Context's positions, same device), and reports
@@ -28,7 +28,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "examples"))
 from common import median_time, run_worker, water_box, water_topology  # noqa: E402
 from potentials import REGISTRY, select  # noqa: E402
 
@@ -42,9 +41,9 @@ def measure(potential: str, edge: float, platform_name: str, graphs: bool, secon
     import openmm
     import openmm.unit as unit
     import torch
-    from water_md_tools import nnp_system
 
     from openmmnnp.data.water import FRICTION_PER_PS, TIMESTEP_FS
+    from openmmnnp.systems import nnp_system
     from potentials import load, openmm_potential
 
     data = np.load(water_box(edge))

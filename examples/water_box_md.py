@@ -1,103 +1,136 @@
-"""Liquid water with the shipped se_e2_a potential, next to the force field it learned from.
+"""Liquid water with the shipped NNP, next to the force field it learned from, on the CPU.
 
-Builds an openmmtools WaterBox (flexible TIP3P, the teacher of the training data), replaces
-its classical forces with the NNP through NNPForce, runs Langevin NVT at 300 K on the best
-available platform, reports energies, progress and ns/day, and plots the O-O radial
-distribution function of the NNP against the same run of the reference force field.
+Builds an openmmtools WaterBox (flexible TIP3P: the NNP's teacher), runs Langevin MD at 300 K
+with the NNP in place of the force field and then with the force field itself, and ends with a
+verdict table (mean temperature, O-O RDF first peak and minimum, density with --npt, ns/day) and
+a figure: temperature over time beside the RDFs.
 
-    python examples/water_box_md.py                 # ~1-2 minutes on 2 CPU cores
-    python examples/water_box_md.py --steps 20000 --box-edge 1.9 --platform CUDA
+    python examples/water_box_md.py                     # 65 waters, 7 ps each, a few minutes
+    python examples/water_box_md.py --npt --steps 40000 # NPT: densities too
+    python examples/water_box_md.py --model water-se3 --platform CUDA --box-edge 2.5
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import openmm
-import openmm.app as app
-import openmm.unit as unit
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from water_md_tools import PositionSampler, best_platform, first_peak, nnp_system, oxygen_rdf, plot_rdfs  # noqa: E402
+import openmmnnp
+from openmmnnp.analysis import first_minimum, first_peak, radial_distribution
+from openmmnnp.atomic_write import atomic_path, write_text
+from openmmnnp.data.water import reference_water_box
+from openmmnnp.md import Run, best_platform, density, langevin
+from openmmnnp.systems import nnp_system
 
-import openmmnnp  # noqa: E402
-from openmmnnp.data.water import FRICTION_PER_PS, TIMESTEP_FS, reference_water_box  # noqa: E402
+
+def rdfs(run: Run, topology) -> dict:
+    """O-O, O-H and H-H intermolecular g(r) of the run's frames: {name: (r nm, g)}."""
+    symbols = np.array([a.element.symbol for a in topology.atoms()])
+    molecule = np.array([a.residue.index for a in topology.atoms()])
+    r_max = 0.5 * float(np.diag(run.boxes[0]).min())
+    pick = {"O": np.nonzero(symbols == "O")[0], "H": np.nonzero(symbols == "H")[0]}
+    return {f"{a}-{b}": radial_distribution(run.positions, run.boxes, pick[a], pick[b], molecule, r_max)
+            for a, b in (("O", "O"), ("O", "H"), ("H", "H"))}
 
 
-def run(system, topology, positions, platform, steps, temperature, report_interval, output: Path, label: str, seed: int,
-        check_every: int = 0):
-    """Minimise, run Langevin NVT, return (O-O RDF, ns/day). Energies go to stdout and a CSV."""
-    integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
-                                                 TIMESTEP_FS * unit.femtosecond)
-    integrator.setRandomNumberSeed(seed)
-    simulation = app.Simulation(topology, system, integrator, platform)
-    simulation.context.setPositions(positions)
-    simulation.minimizeEnergy(maxIterations=50)
-    simulation.context.setVelocitiesToTemperature(temperature * unit.kelvin, seed)
-    reporter_args = dict(step=True, time=True, potentialEnergy=True, kineticEnergy=True, temperature=True,
-                         speed=True, progress=True, remainingTime=True, totalSteps=steps)
-    simulation.reporters.append(app.StateDataReporter(sys.stdout, report_interval, separator="  ", **reporter_args))
-    simulation.reporters.append(app.StateDataReporter(str(output / f"{label}_energies.csv"), report_interval, **reporter_args))
-    sampler = PositionSampler(interval=20, start=steps // 5)  # first fifth: equilibration
-    simulation.reporters.append(sampler)
-    if check_every > 0:  # compression-table range and neighbour capacity (docs/checks.md)
-        simulation.reporters.append(openmmnnp.NNPCheckReporter(check_every))
-    start = time.time()
-    simulation.step(steps)
-    elapsed = time.time() - start
-    ns_per_day = steps * TIMESTEP_FS * 1e-6 / (elapsed / 86400.0)
-    oxygen = np.array([a.index for a in topology.atoms() if a.element.symbol == "O"])
-    box_edge = float(np.diag(sampler.boxes[0]).min())
-    rdf = oxygen_rdf(np.array(sampler.positions), np.array(sampler.boxes), oxygen, 0.5 * box_edge)
-    return rdf, ns_per_day
+def plot(path: Path, runs: dict, structure: dict, title: str) -> None:
+    """Temperature over time beside the three RDFs, NNP and teacher overlaid (written atomically)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for label, run in runs.items():
+        axes[0].plot(run.time_ps, run.temperature, lw=0.8, label=label)
+        for ax, (name, (r, g)) in zip(axes[1:], structure[label].items()):
+            ax.plot(10 * r, g, label=label)
+            ax.set_title(f"g_{name.replace('-', '')}(r), intermolecular")
+            ax.set_xlabel("r (Å)")
+    axes[0].axvline(next(iter(runs.values())).equilibration_ps, color="grey", lw=0.5)
+    axes[0].set_xlabel("time (ps)")
+    axes[0].set_ylabel("temperature (K)")
+    axes[0].set_title("temperature")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=110)
+    plt.close(fig)
+
+
+def verdict(runs: dict, structure: dict, system: openmm.System, npt: bool) -> str:
+    """The table printed at the end: one row per run."""
+    lines = ["| run | mean T (K) | O-O peak (Å) | peak height | O-O minimum (Å) | density (g/cm³) | ns/day |",
+             "|---|---|---|---|---|---|---|"]
+    for label, run in runs.items():
+        r, g = structure[label]["O-O"]
+        peak_r, peak_g = first_peak(r, g)
+        minimum_r, _ = first_minimum(r, g)
+        rho = f"{density(run, system)[run.time_ps > run.equilibration_ps].mean():.3f}" if npt else "(NVT)"
+        lines.append(f"| {label} | {run.after_equilibration(run.temperature).mean():.1f} | {10 * peak_r:.2f} | {peak_g:.2f} "
+                     f"| {10 * minimum_r:.2f} | {rho} | {run.ns_per_day:.2f} |")
+    return "\n".join(lines)
+
+
+def write_series(path: Path, run: Run) -> None:
+    text = io.StringIO()
+    text.write("time_ps,temperature_K,potential_energy_kJ_per_mol,volume_nm3\n")
+    for row in zip(run.time_ps, run.temperature, run.potential_energy, run.volume):
+        text.write(",".join(f"{v:.6g}" for v in row) + "\n")
+    write_text(path, text.getvalue())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500, help="MD steps of 0.5 fs for each run (default 1500 = 0.75 ps)")
+    parser.add_argument("--model", default="water-se_e2_a-compressed",
+                        help="TorchScript model file or shipped model name (default water-se_e2_a-compressed)")
+    parser.add_argument("--steps", type=int, default=14000, help="MD steps of 0.5 fs for each run (default 14000 = 7 ps)")
+    parser.add_argument("--equilibration", type=float, default=2.0, help="ps left out of the averages (default 2)")
     parser.add_argument("--box-edge", type=float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters; >= 1.25)")
-    parser.add_argument("--model", default=None,
-                        help="TorchScript model file or shipped model name, e.g. water-se3 (default: water-se_e2_a-compressed)")
+    parser.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
+    parser.add_argument("--npt", action="store_true", help="constant pressure (1 bar, Monte Carlo barostat): densities too")
     parser.add_argument("--platform", default=None, help="OpenMM platform (default: CUDA, else CPU, else Reference)")
-    parser.add_argument("--output-dir", default="water_box_md_output", help="where energies and the RDF plot go")
-    parser.add_argument("--temperature", type=float, default=300.0, help="K")
-    parser.add_argument("--report-interval", type=int, default=200)
+    parser.add_argument("--output-dir", default="water_box_md_output", help="where the figure and energy logs go")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--check-every", type=int, default=100,
-                        help="check the NNP's table range and neighbour capacity every N steps (0: off; docs/checks.md)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a busy 2-core machine more threads made MD 10x slower)")
     args = parser.parse_args(argv)
+    if args.steps < 1000 or not 0 <= args.equilibration < args.steps * 0.0005:
+        parser.error("need --steps >= 1000 and 0 <= --equilibration < the run's length")
     torch.set_num_threads(args.threads)
-
     output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    model = args.model or "water-se_e2_a-compressed"
-    if not Path(model).is_file():
-        model = str(openmmnnp.pretrained_path(model))  # a shipped name; unknown names raise, listing the shipped ones
+    if output.exists() and not output.is_dir():
+        parser.error(f"--output-dir {args.output_dir!r} is a file")
+    model = args.model if Path(args.model).is_file() else str(openmmnnp.pretrained_path(args.model))
     platform = best_platform(args.platform)
     system, topology, positions = reference_water_box(args.box_edge)
-    print(f"{topology.getNumResidues()} waters in a {args.box_edge} nm box, model {model}, platform {platform.getName()}")
+    output.mkdir(parents=True, exist_ok=True)
+    ensemble = "NPT 1 bar" if args.npt else "NVT"
+    print(f"{topology.getNumResidues()} waters in a {args.box_edge} nm box, {ensemble} {args.temperature:g} K, "
+          f"{args.steps * 0.0005:g} ps per run, platform {platform.getName()}; NNP {Path(model).stem}", flush=True)
 
-    print(f"\n== NNP ({Path(model).stem}) ==")
-    nnp_rdf, nnp_speed = run(nnp_system(system, topology, model), topology, positions, platform, args.steps,
-                             args.temperature, args.report_interval, output, "nnp", args.seed, args.check_every)
-    print("\n== reference force field (flexible TIP3P) ==")
-    ref_rdf, ref_speed = run(system, topology, positions, platform, args.steps, args.temperature,
-                             args.report_interval, output, "reference", args.seed)
-
-    png = output / "rdf_oo.png"
-    plot_rdfs(str(png), {"NNP se_e2_a": nnp_rdf, "flexible TIP3P (teacher)": ref_rdf},
-              f"O-O RDF, {topology.getNumResidues()} waters, {args.temperature:.0f} K, {args.steps * TIMESTEP_FS / 1000:.1f} ps")
-    for label, rdf, speed in (("NNP", nnp_rdf, nnp_speed), ("reference", ref_rdf, ref_speed)):
-        r, g = first_peak(*rdf)
-        print(f"{label:>9}: {speed:8.2f} ns/day, first O-O peak at {10 * r:.2f} Å, height {g:.2f}")
-    print(f"wrote {png} and energy logs in {output}/")
+    protocol = dict(steps=args.steps, temperature=args.temperature, pressure=1.0 if args.npt else None, seed=args.seed,
+                    equilibration_steps=int(round(args.equilibration / 0.0005)))
+    label = f"NNP {Path(model).stem}"
+    runs = {label: langevin(label, nnp_system(system, topology, model), topology, positions, platform, **protocol),
+            "teacher (flexible TIP3P)": langevin("teacher", system, topology, positions, platform, **protocol)}
+    structure = {name: rdfs(run, topology) for name, run in runs.items()}
+    for name, run in runs.items():
+        write_series(output / f"{'nnp' if name == label else 'teacher'}_series.csv", run)
+        for warning in sorted(set(run.warnings)):
+            print(f"{name}: {warning}")
+    png = output / "water_md.png"
+    plot(png, runs, structure, f"{topology.getNumResidues()} waters, {ensemble} {args.temperature:g} K, "
+         f"{args.steps * 0.0005:g} ps per run")
+    print("\n" + verdict(runs, structure, system, args.npt))
+    print(f"\nwrote {png} (temperature and RDFs) and the time series in {output}/")
     return 0
 
 

@@ -16,10 +16,11 @@ def nnp_system(system: openmm.System, topology: openmm.app.Topology, model: Mode
     """A copy of ``system`` whose forces are replaced by the NNP on all atoms (masses, box, constraints
     and the centre-of-mass motion remover kept).
 
-    Periodic exactly when ``system`` is: its box is the NNP's box. ``properties`` go to openmm-torch
+    Periodic when ``system`` is, or when the topology has a box (a bare System without forces is not
+    periodic in OpenMM's eyes): the NNP then sees the System's box. ``properties`` go to openmm-torch
     (e.g. ``{"useCUDAGraphs": "true"}``), ``check_frequency`` to :func:`openmmnnp.NNPForce`.
     """
-    periodic = system.usesPeriodicBoundaryConditions()
+    periodic = system.usesPeriodicBoundaryConditions() or topology.getPeriodicBoxVectors() is not None
     nnp = copy.deepcopy(system)
     for index in reversed(range(nnp.getNumForces())):
         if not isinstance(nnp.getForce(index), openmm.CMMotionRemover):

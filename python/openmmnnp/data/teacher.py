@@ -59,6 +59,7 @@ class Teacher:
         self.topology = topology
         self.types = np.array([self.type_map.index(a.element.symbol) for a in topology.atoms()], dtype=np.int64)
         self.platform = platform
+        self.molecules = molecule_index(topology)
         self._context: Optional[openmm.Context] = None
 
     @property
@@ -77,6 +78,9 @@ class Teacher:
         for k, frame in enumerate(positions):
             if boxes is not None and np.any(boxes[k]):
                 context.setPeriodicBoxVectors(*boxes[k])
+                # Frames of an NNP System (no bonds) are wrapped atom by atom: a bonded term of the teacher
+                # that does not use periodic boundaries would see a molecule split across the box.
+                frame = whole_molecules(frame, boxes[k], self.molecules)
             context.setPositions(frame)
             state = context.getState(getEnergy=True, getForces=True)
             energies[k] = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
@@ -84,10 +88,39 @@ class Teacher:
         return energies, forces
 
     def frames(self, positions: np.ndarray, boxes: np.ndarray, temperatures: np.ndarray) -> Frames:
-        """Labelled frames of configurations [F, N, 3] nm in boxes [F, 3, 3] nm sampled at ``temperatures`` [F] K."""
+        """Labelled frames of configurations [F, N, 3] nm in boxes [F, 3, 3] nm sampled at ``temperatures`` [F] K
+        (stored with whole molecules)."""
+        positions = np.array([whole_molecules(p, b, self.molecules) if np.any(b) else p for p, b in zip(positions, boxes)])
         energies, forces = self.label(positions, boxes)
         return Frames(np.asarray(positions, np.float32), np.asarray(boxes, np.float32), energies,
                       forces.astype(np.float32), self.types, list(self.type_map), np.asarray(temperatures, np.float32))
+
+
+def molecule_index(topology: openmm.app.Topology) -> np.ndarray:
+    """[N] index of each atom's molecule: the connected components of the topology's bonds."""
+    parent = list(range(topology.getNumAtoms()))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in topology.bonds():
+        parent[root(a.index)] = root(b.index)
+    roots = np.array([root(i) for i in range(len(parent))])
+    return np.unique(roots, return_inverse=True)[1]
+
+
+def whole_molecules(positions: np.ndarray, box: np.ndarray, molecules: np.ndarray) -> np.ndarray:
+    """positions [N, 3] with every atom moved to the periodic image nearest the first atom of its molecule
+    (box [3, 3] rows in OpenMM's reduced form: triclinic boxes too)."""
+    first = np.zeros(molecules.max() + 1, dtype=np.int64) if len(molecules) else np.zeros(0, dtype=np.int64)
+    first[molecules[::-1]] = np.arange(len(molecules))[::-1]  # lowest atom index of each molecule
+    d = positions - positions[first[molecules]]
+    for axis in (2, 1, 0):  # reduced form: c, then b, then a
+        d -= np.outer(np.round(d[:, axis] / box[axis, axis]), box[axis])
+    return positions[first[molecules]] + d
 
 
 def langevin_frames(system: openmm.System, positions: np.ndarray, box: Optional[np.ndarray], temperature: float,

@@ -108,6 +108,11 @@ class SeE2A(torch.nn.Module):
         self.register_buffer("empty_slot_term", None)
         # Short-range prior below the training data's shortest pairs (inactive until its window is set).
         self.repulsion = PairRepulsion(self.type_map)
+        # Fitting-net input standardisation (D - shift) * scale per type: D is ~0.03 at initialisation, far
+        # below the nets' unit-scale biases, which slows training. Set from the data at initialisation
+        # (training.statistics); identity for imported DeePMD models.
+        self.register_buffer("fit_shift", torch.zeros(ntypes, neuron[-1] * axis_neuron))
+        self.register_buffer("fit_scale", torch.ones(ntypes, neuron[-1] * axis_neuron))
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
         # An imported model's empty-slot term loads into a fresh model too (compress rebuilds one).
@@ -233,13 +238,17 @@ class SeE2A(torch.nn.Module):
         d = torch.bmm(t, t[:, : self.axis_neuron, :].transpose(1, 2))
         return d.reshape(t.shape[0], t.shape[1] * self.axis_neuron)
 
+    def fitting_input(self, d: torch.Tensor, k: int) -> torch.Tensor:
+        """Descriptors [B, M * axis_neuron] of atoms of type k, standardised for type k's fitting net."""
+        return (d - self.fit_shift[k].to(d.dtype)) * self.fit_scale[k].to(d.dtype)
+
     def fit(self, t: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """Per-type fitting nets of the descriptors plus energy bias: T [N, M, 4] -> atomic energies [N]."""
         energies = self.energy_bias.index_select(0, types).to(t.dtype)
         if t.device.type != "cpu":  # static shapes (CUDA graphs): every net on every atom, masked
             d = self.descriptor(t)
             for k, net in enumerate(self.fittings):
-                energies = energies + net(d).squeeze(1) * (types == k).to(t.dtype)
+                energies = energies + net(self.fitting_input(d, k)).squeeze(1) * (types == k).to(t.dtype)
             return energies
         # CPU: each net runs on its own atoms only, in batches of at most ``fit_batch`` atoms. The
         # atoms are ordered by type once and T [N, M, 4] is gathered and split, rather than D
@@ -260,7 +269,7 @@ class SeE2A(torch.nn.Module):
         fitted: List[torch.Tensor] = []
         for k, net in enumerate(self.fittings):
             for _ in range(batches[k]):
-                fitted.append(net(self.descriptor(blocks[len(fitted)])).squeeze(1))
+                fitted.append(net(self.fitting_input(self.descriptor(blocks[len(fitted)]), k)).squeeze(1))
         if len(fitted) == 0:  # no atoms
             return energies
         return energies.index_add(0, order, torch.cat(fitted))

@@ -54,6 +54,35 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Opti
     model.dstd.copy_(dstd)
     set_energy_bias(model, types, energies)
     set_distance_statistics(model, positions, boxes, pairs, shifts, types)
+    set_fitting_input_statistics(model, positions, boxes, pairs, shifts, types)
+
+
+@torch.no_grad()
+def set_fitting_input_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
+                                 pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
+                                 max_frames: int = 32) -> None:
+    """model.fit_shift / fit_scale [ntypes, M * axis_neuron]: mean and 1/std of each descriptor component over
+    the atoms of each type in (up to ``max_frames`` of) the frames, with the model's current embedding nets.
+    Components that barely vary keep a scale of at most 1e3."""
+    sums = [torch.zeros(model.fit_shift.shape[1], dtype=torch.float64) for _ in range(model.ntypes)]
+    squares = [torch.zeros_like(s) for s in sums]
+    counts = [0] * model.ntypes
+    for pos, box, pair, shift in list(zip(positions, boxes, pairs, shifts))[:max_frames]:
+        num_pairs = torch.tensor([pair.shape[1]])
+        t = model.contracted_environment(pos, box, types, pair, shift, num_pairs)
+        d = model.descriptor(t).double()
+        for k in range(model.ntypes):
+            rows = d[types == k]
+            sums[k] += rows.sum(0)
+            squares[k] += (rows * rows).sum(0)
+            counts[k] += rows.shape[0]
+    for k in range(model.ntypes):
+        if counts[k] == 0:
+            continue
+        mean = sums[k] / counts[k]
+        std = (squares[k] / counts[k] - mean * mean).clamp(min=0.0).sqrt()
+        model.fit_shift[k].copy_(mean)
+        model.fit_scale[k].copy_(1.0 / std.clamp(min=1e-3))
 
 
 @torch.no_grad()
