@@ -22,20 +22,20 @@ start=$(date +%s)
 se_e2_a=(--neuron 16 32 64 --fitting 128 128 128 --axis-neuron 8)
 se3=(--model se3 --rcut 4.0 --se3-lmax 1 --se3-channels 16 --se3-max-neighbors 64)
 
-"$nnp" learn --output-dir "$out/learn" "${se_e2_a[@]}" --seed 1 \
-  --initial-temperatures 280 300 330 360 400 450 500 --initial-frames-per-temperature 50 \
-  --ensemble 4 --rounds 3 --first-steps 3000 --round-steps 1500 --final-steps 0 \
+"$nnp" learn --output-dir "$out/learn" "${se_e2_a[@]}" --start-lr 1e-3 --stop-lr 1e-4 --seed 1 \
+  --initial-temperatures 280 300 330 360 400 450 500 --initial-frames-per-temperature 50 --initial-equilibration 2000 \
+  --ensemble 4 --rounds 3 --first-steps 2500 --round-steps 1200 --round-start-lr 7e-4 --final-steps 0 \
   --explore-temperatures 300 360 420 --explore-npt-temperatures 300 --explore-steps 4000 --explore-interval 50 \
   --trust-lo 300 --trust-hi 1500 --max-select 120 --jobs 2
 
 data=("$out"/learn/data/*.npz)
 last_round=$(ls -d "$out"/learn/round-* | tail -n 1)
 echo "[train-water-models] final trainings on ${#data[@]} frame files, side by side (SE3 log: $out/se3.log)"
-"$nnp" train "${data[@]}" --output-dir "$out/se3" "${se3[@]}" --steps 6000 --start-lr 2e-3 --stop-lr 2e-5 \
+"$nnp" train "${data[@]}" --output-dir "$out/se3" "${se3[@]}" --steps 7000 --start-lr 2e-3 --stop-lr 2e-5 \
   --threads 1 --seed 2 > "$out/se3.log" 2>&1 &
 se3_pid=$!
 "$nnp" train "${data[@]}" --output-dir "$out/se_e2_a" "${se_e2_a[@]}" --init-model "$last_round/model-0/model.pt" \
-  --steps 14000 --start-lr 1e-3 --stop-lr 2e-5 --threads 1 --seed 1
+  --steps 15000 --start-lr 1e-3 --stop-lr 1e-5 --threads 1 --seed 1
 wait "$se3_pid" || { echo "train-water-models: the SE3 training failed, see $out/se3.log" >&2; exit 1; }
 "$nnp" compress -i "$out/se_e2_a/model.pt" -o "$out/se_e2_a-compressed.pt"
 
