@@ -142,3 +142,31 @@ def test_teacher_files_that_are_not_what_they_claim(tmp_path):
     assert "cannot read" in learn_cli("--output-dir", str(tmp_path / "o1"), "--teacher-system", str(tmp_path / "bad.xml"),
                                       "--teacher-pdb", pdb)
     assert "go together" in learn_cli("--output-dir", str(tmp_path / "o2"), "--teacher-system", xml)
+
+
+def test_another_teacher_given_as_system_xml_and_pdb_runs_the_same_command(tmp_path):
+    import warnings
+
+    from openmmnnp._import_noise import quiet_openmmtools
+
+    with warnings.catch_warnings(), quiet_openmmtools():
+        warnings.simplefilter("ignore")
+        from openmmtools.testsystems import WaterBox
+    spce = WaterBox(box_edge=1.25 * openmm.unit.nanometer, cutoff=0.6 * openmm.unit.nanometer, model="spce", constrained=False)
+    xml, pdb = tmp_path / "spce.xml", tmp_path / "spce.pdb"
+    xml.write_text(openmm.XmlSerializer.serialize(spce.system))
+    with open(pdb, "w") as f:
+        openmm.app.PDBFile.writeFile(spce.topology, spce.positions, f)
+    out = tmp_path / "run"
+    message = learn_cli("--output-dir", str(out), "--teacher-system", str(xml), "--teacher-pdb", str(pdb),
+                        "--initial-temperatures", "300", "--initial-frames-per-temperature", "4", "--initial-interval", "10",
+                        "--initial-equilibration", "20", "--ensemble", "2", "--rounds", "1", "--first-steps", "10",
+                        "--final-steps", "0", "--explore-steps", "20", "--explore-interval", "10", "--explore-temperatures",
+                        "300", "--explore-npt-temperatures", "--trust-lo", "0", "--trust-hi", "1e12", "--max-select", "1",
+                        "--jobs", "1", "--neuron", "4", "8", "--fitting", "8", "8", "--axis-neuron", "2", "--validate-every", "5")
+    assert message == ""
+    initial = load_frames(out / "data" / "initial.npz")
+    assert len(initial) == 4 and initial.type_map == ["O", "H"] and initial.positions.shape[1] == spce.topology.getNumAtoms()
+    energy, _ = Teacher(spce.system, spce.topology).label(initial.positions[:1], initial.box[:1])
+    assert initial.energy[0] == pytest.approx(energy[0], abs=0.05)  # labelled by the SPC/E teacher, not TIP3P
+    assert len(load_frames(out / "data" / "round-00.npz")) == 1 and (out / "model.pt").is_file()
