@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Retrains the shipped water models from nothing (docs/models.md, "How the water models are made"):
 #   1. concurrent learning of an se_e2_a ensemble against flexible TIP3P (openmm-nnp learn): teacher MD
-#      at 280-500 K, then rounds of ensemble training, NNP-driven exploration (NVT 300-420 K, NPT 300 K)
-#      and teacher labels of the frames the ensemble disagrees on;
+#      at 280-500 K plus perturbed copies (stretched bonds, close contacts), then rounds of ensemble
+#      training, NNP-driven exploration (NVT 300-420 K, NPT 300 K) and teacher labels of the frames
+#      the ensemble disagrees on;
 #   2. the final se_e2_a (continuing ensemble member 0) and an SE3Attention model, side by side on all
 #      the data, one process each;
 #   3. compression of the se_e2_a model (openmm-nnp compress).
@@ -24,9 +25,10 @@ se3=(--model se3 --rcut 4.0 --se3-lmax 1 --se3-channels 16 --se3-max-neighbors 6
 
 "$nnp" learn --output-dir "$out/learn" "${se_e2_a[@]}" --start-lr 1e-3 --stop-lr 1e-4 --seed 1 \
   --initial-temperatures 280 300 330 360 400 450 500 --initial-frames-per-temperature 50 --initial-equilibration 2000 \
+  --initial-perturbed 150 --perturb-atoms 0.05 --perturb-std 0.012 \
   --ensemble 4 --rounds 3 --first-steps 2500 --round-steps 1200 --round-start-lr 7e-4 --final-steps 0 \
-  --explore-temperatures 300 360 420 --explore-npt-temperatures 300 --explore-steps 4000 --explore-interval 50 \
-  --trust-lo 300 --trust-hi 1500 --max-select 120 --jobs 2
+  --explore-temperatures 300 330 360 420 --explore-npt-temperatures 300 --explore-steps 2000 --explore-interval 10 \
+  --trust-lo 400 --trust-hi 3000 --max-select 150 --jobs 2
 
 data=("$out"/learn/data/*.npz)
 last_round=$(ls -d "$out"/learn/round-* | tail -n 1)
@@ -35,7 +37,7 @@ echo "[train-water-models] final trainings on ${#data[@]} frame files, side by s
   --threads 1 --seed 2 > "$out/se3.log" 2>&1 &
 se3_pid=$!
 "$nnp" train "${data[@]}" --output-dir "$out/se_e2_a" "${se_e2_a[@]}" --init-model "$last_round/model-0/model.pt" \
-  --steps 15000 --start-lr 1e-3 --stop-lr 1e-5 --threads 1 --seed 1
+  --steps 13000 --start-lr 1e-3 --stop-lr 1e-5 --threads 1 --seed 1
 wait "$se3_pid" || { echo "train-water-models: the SE3 training failed, see $out/se3.log" >&2; exit 1; }
 "$nnp" compress -i "$out/se_e2_a/model.pt" -o "$out/se_e2_a-compressed.pt"
 

@@ -29,8 +29,10 @@ namespace openmmnnp {
 namespace env_tabulate {
 
 // stats layout. s^ grows as r shrinks (s^ = (s - davg) / dstd, s >= 0 decreasing in r), so the
-// reachable overflow is upward; s^ < lower only happens for garbage input and counts as outside.
-constexpr int kStatOutside = 0;   // valid edges with s^ outside [lower, upper) but below upper2 (extrapolated)
+// reachable overflow is upward. lower is s^ of a neighbour exactly at rcut (s = 0); s^ below it
+// comes only from rounding of the switch near rcut (s ~ -1e-7 in float32 at r = rcut - 0.01 A),
+// where the first interval applies, so it counts as inside, not as an extrapolation.
+constexpr int kStatOutside = 0;   // valid edges with s^ in [upper, upper2) (extrapolated)
 constexpr int kStatBeyond = 1;    // valid edges with s^ >= upper2 or NaN (value clamped: wrong physics)
 constexpr int kStatWorst = 2;     // largest non-NaN s^ (-inf when there is none)
 constexpr int kStatCenter = 3;    // centre atom of that edge (-1 when none)
@@ -40,12 +42,13 @@ constexpr int kNumStats = 5;
 OPENMMNNP_HD double sqrt_of(double x) { return sqrt(x); }
 OPENMMNNP_HD float sqrt_of(float x) { return sqrtf(x); }
 
-// 0: s^ in the accurate first table; 1: extrapolated (kStatOutside); 2: beyond (kStatBeyond).
+// 0: s^ in the accurate first table (or below it: rounding at rcut); 1: extrapolated
+// (kStatOutside); 2: beyond (kStatBeyond).
 template <typename T>
 OPENMMNNP_HD int range_class(const tabulate::Grid<T>& g, T x) {
-  if (x >= g.lower && x < g.upper) return 0;
-  if (x < g.lower || x < g.upper2) return 1;  // NaN fails every comparison: class 2
-  return 2;
+  if (x < g.upper) return 0;
+  if (x < g.upper2) return 1;
+  return 2;  // NaN fails every comparison: class 2
 }
 
 // One edge's environment: what the forward produces and the backward needs.

@@ -170,3 +170,18 @@ def test_another_teacher_given_as_system_xml_and_pdb_runs_the_same_command(tmp_p
     energy, _ = Teacher(spce.system, spce.topology).label(initial.positions[:1], initial.box[:1])
     assert initial.energy[0] == pytest.approx(energy[0], abs=0.05)  # labelled by the SPC/E teacher, not TIP3P
     assert len(load_frames(out / "data" / "round-00.npz")) == 1 and (out / "model.pt").is_file()
+
+
+def test_perturbed_frames_move_a_fraction_of_the_atoms_and_carry_teacher_labels(water_teacher):
+    from openmmnnp.data.teacher import perturbed_frames
+
+    source = load_frames(FIXTURE)
+    frames = perturbed_frames(water_teacher, source, 5, 0.05, 0.012, seed=4)
+    assert len(frames) == 5
+    moved = [int((np.linalg.norm(frames.positions[k] - source.positions[j], axis=-1) > 1e-6).sum())
+             for k in range(5) for j in [int(np.argmin([np.abs(frames.positions[k] - s).sum() for s in source.positions]))]]
+    assert moved == [10] * 5  # 5 % of 195 atoms, the rest untouched
+    energy, forces = water_teacher.label(frames.positions, frames.box)
+    assert np.allclose(frames.energy, energy, rtol=1e-6, atol=0.05)
+    with pytest.raises(ValueError, match="atom_fraction"):
+        perturbed_frames(water_teacher, source, 5, 0.0, 0.012, seed=4)

@@ -180,3 +180,26 @@ def sample_teacher(teacher: Teacher, positions: np.ndarray, temperatures: Sequen
         if progress:
             print(f"  {temperature:.0f} K: {frames_per_temperature} frames", flush=True)
     return concatenate(parts)
+
+
+def perturbed_frames(teacher: Teacher, source: Frames, count: int, atom_fraction: float, displacement_nm: float,
+                     seed: int) -> Frames:
+    """``count`` teacher-labelled copies of random ``source`` frames in which a random ``atom_fraction`` of the
+    atoms is displaced by Gaussian noise of ``displacement_nm`` per component (DP-GEN's perturbed initial data).
+
+    MD of the teacher never leaves its molecules' bonded geometry, so a model trained on it alone does not
+    know what a stretched bond or a close contact costs, and its own MD can fall into such holes. A few
+    distorted atoms per frame label those regions while the rest of the frame stays liquid.
+    """
+    if count < 1 or not 0 < atom_fraction <= 1 or not displacement_nm > 0:
+        raise ValueError(f"perturbed_frames: need count >= 1, 0 < atom_fraction <= 1, displacement > 0; got {count}, "
+                         f"{atom_fraction}, {displacement_nm}")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(len(source), size=count)
+    n = source.positions.shape[1]
+    moved = max(1, int(round(atom_fraction * n)))
+    positions = source.positions[picks].astype(np.float64)
+    for frame in positions:
+        atoms = rng.choice(n, size=moved, replace=False)
+        frame[atoms] += rng.normal(scale=displacement_nm, size=(moved, 3))
+    return teacher.frames(positions, source.box[picks].astype(np.float64), source.temperature[picks])

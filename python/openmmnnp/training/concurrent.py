@@ -101,8 +101,10 @@ def check_output(output_dir: str) -> Path:
     return out
 
 
-def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool = True) -> Path:
-    """Runs concurrent learning from the ``initial`` frames; returns the path of the final model.pt."""
+def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool = True,
+          extra: Optional[Frames] = None) -> Path:
+    """Runs concurrent learning from the ``initial`` frames (teacher MD: explorations start from them) and
+    ``extra`` labelled frames (e.g. perturbed ones: trained on, never a start); returns the final model.pt."""
     from tqdm import tqdm
 
     config.validate()
@@ -113,6 +115,9 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
     (out / "data").mkdir(parents=True)
     data_files = [str(out / "data" / "initial.npz")]
     _save(data_files[0], initial)
+    if extra is not None and len(extra):
+        data_files.append(str(out / "data" / "extra.npz"))
+        _save(data_files[-1], extra)
     rng = np.random.default_rng(config.seed)
     previous: List[str] = []
     rows: List[Dict[str, object]] = []
@@ -123,7 +128,7 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
         members = _train_ensemble(config, data_files, round_dir, previous, r, progress)
         previous = [str(round_dir / f"model-{k}" / "model.pt") for k in range(config.ensemble)]
         data = concatenate([load_frames(p) for p in data_files])
-        trajectories = _explore_all(config, round_dir / "model-0", teacher, data, round_dir, r, progress)
+        trajectories = _explore_all(config, round_dir / "model-0", teacher, initial, round_dir, r, progress)
         explored = _stack(trajectories, teacher)
         deviation = _ensemble_deviation([m.output_dir for m in members], explored, teacher.types, progress, r)
         accurate = deviation < config.trust_lo
@@ -238,7 +243,7 @@ def _mean_validation(members: List[TrainConfig]) -> float:
 # ----- exploration and selection ----------------------------------------------------------------
 def _explore_all(config: LearnConfig, member_dir: Path, teacher: Teacher, data: Frames, round_dir: Path, r: int,
                  progress: bool) -> List[Trajectory]:
-    """One exploration per condition (in ``config.jobs`` processes), each from the data frame sampled
+    """One exploration per condition (in ``config.jobs`` processes), each from a teacher-MD frame sampled
     nearest its temperature; se_e2_a models are compressed first (several times faster MD)."""
     from tqdm import tqdm
 

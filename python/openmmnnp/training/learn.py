@@ -47,6 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     initial.add_argument("--initial-frames-per-temperature", type=int, default=60)
     initial.add_argument("--initial-interval", type=int, default=100, help="MD steps (0.5 fs) between frames")
     initial.add_argument("--initial-equilibration", type=int, default=4000, help="MD steps before the first frame")
+    initial.add_argument("--initial-perturbed", type=int, default=0,
+                         help="teacher-labelled copies of first frames with some atoms displaced (DP-GEN's perturbed data; default 0)")
+    initial.add_argument("--perturb-atoms", type=float, default=0.1, help="fraction of the atoms displaced in each (default 0.1)")
+    initial.add_argument("--perturb-std", type=float, default=0.015, help="displacement per component, nm (default 0.015)")
     rounds = parser.add_argument_group("concurrent learning")
     defaults = LearnConfig(output_dir="", train=TrainConfig(data=[], output_dir=""), conditions=[Condition(300.0)])
     for name, help_text in (("ensemble", "models per ensemble (>= 2; DP-GEN uses 4)"), ("rounds", "rounds at most"),
@@ -123,7 +127,7 @@ def learn_config(args: argparse.Namespace) -> LearnConfig:
 
 def _run(args: argparse.Namespace) -> int:
     from openmmnnp.data.frames import concatenate, load_frames
-    from openmmnnp.data.teacher import sample_teacher
+    from openmmnnp.data.teacher import perturbed_frames, sample_teacher
 
     try:  # everything is checked before the first MD step
         config = learn_config(args)
@@ -134,6 +138,8 @@ def _run(args: argparse.Namespace) -> int:
             initial = concatenate([load_frames(p) for p in args.initial_data])
         elif args.initial_frames_per_temperature < 1:
             raise ValueError(f"--initial-frames-per-temperature must be at least 1, got {args.initial_frames_per_temperature}")
+        if args.initial_perturbed < 0 or not 0 < args.perturb_atoms <= 1 or not args.perturb_std > 0:
+            raise ValueError("need --initial-perturbed >= 0, 0 < --perturb-atoms <= 1 and --perturb-std > 0")
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"openmm-nnp learn: {error}") from None
     if not args.initial_data:
@@ -141,8 +147,13 @@ def _run(args: argparse.Namespace) -> int:
               flush=True)
         initial = sample_teacher(teacher, positions, args.initial_temperatures, args.initial_frames_per_temperature,
                                  args.initial_interval, args.initial_equilibration, args.seed, box=box)
+    extra = None
+    if args.initial_perturbed > 0:
+        print(f"openmm-nnp learn: {args.initial_perturbed} perturbed frames ({100 * args.perturb_atoms:g} % of the atoms "
+              f"displaced by {args.perturb_std} nm)", flush=True)
+        extra = perturbed_frames(teacher, initial, args.initial_perturbed, args.perturb_atoms, args.perturb_std, args.seed)
     try:
-        model = learn(config, teacher, initial)
+        model = learn(config, teacher, initial, extra=extra)
     except ValueError as error:
         raise SystemExit(f"openmm-nnp learn: {error}") from None
     print(f"wrote {model} (per-round table: {Path(args.output_dir) / 'rounds.md'})")
