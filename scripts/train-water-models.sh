@@ -25,7 +25,7 @@ se3=(--model se3 --rcut 4.0 --se3-lmax 1 --se3-channels 16 --se3-max-neighbors 6
 
 "$nnp" learn --output-dir "$out/learn" "${se_e2_a[@]}" --start-lr 1e-3 --stop-lr 1e-4 --seed 1 \
   --initial-temperatures 280 300 330 360 400 450 500 --initial-frames-per-temperature 50 --initial-equilibration 2000 \
-  --initial-perturbed 150 --perturb-atoms 0.05 --perturb-std 0.012 \
+  --initial-perturbed 300 --perturb-atoms 0.05 --perturb-std 0.012 \
   --ensemble 4 --rounds 3 --first-steps 2500 --round-steps 1200 --round-start-lr 7e-4 --final-steps 0 \
   --explore-temperatures 300 330 360 420 --explore-npt-temperatures 300 --explore-steps 2000 --explore-interval 10 \
   --trust-lo 400 --trust-hi 3000 --max-select 150 --jobs 2

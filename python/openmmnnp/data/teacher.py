@@ -60,6 +60,10 @@ class Teacher:
         self.types = np.array([self.type_map.index(a.element.symbol) for a in topology.atoms()], dtype=np.int64)
         self.platform = platform
         self.molecules = molecule_index(topology)
+        self.bonds = np.array([(a.index, b.index) for a, b in topology.bonds()], dtype=np.int64).reshape(-1, 2)
+        # Element pair of each bond ("H-O"): bond-length limits are per pair.
+        symbols = [atom.element.symbol for atom in topology.atoms()]
+        self.bond_kinds = ["-".join(sorted((symbols[i], symbols[j]))) for i, j in self.bonds]
         self._context: Optional[openmm.Context] = None
 
     @property
@@ -86,6 +90,32 @@ class Teacher:
             energies[k] = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
             forces[k] = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
         return energies, forces
+
+    def bond_lengths(self, positions: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """[F, B] length (nm) of each topology bond in each frame (nearest image in a periodic box)."""
+        lengths = np.empty((len(positions), len(self.bonds)))
+        for k, (frame, box) in enumerate(zip(positions, boxes)):
+            d = frame[self.bonds[:, 1]] - frame[self.bonds[:, 0]]
+            if np.any(box):
+                for axis in (2, 1, 0):
+                    d -= np.outer(np.round(d[:, axis] / box[axis, axis]), box[axis])
+            lengths[k] = np.linalg.norm(d, axis=1)
+        return lengths
+
+    def bond_limits(self, frames: Frames, stretch: float) -> dict:
+        """{element pair: ``stretch`` x the longest such bond in ``frames``} (nm): the teacher's own range."""
+        lengths = self.bond_lengths(frames.positions.astype(np.float64), frames.box.astype(np.float64))
+        return {kind: stretch * float(lengths[:, [k == kind for k in self.bond_kinds]].max()) for kind in set(self.bond_kinds)}
+
+    def broken_bonds(self, positions: np.ndarray, boxes: np.ndarray, limits: dict) -> np.ndarray:
+        """[F] bool: a bond of the teacher's topology is longer than its limit. The teacher's energy of such a
+        frame depends on which molecule each atom belongs to (a hydrogen that moved to another oxygen costs
+        ~1e6 kJ/mol through its stretched harmonic bond), which no model of local geometry can learn: such a
+        frame is a model failure to be avoided, not a label to fit."""
+        if len(self.bonds) == 0:
+            return np.zeros(len(positions), dtype=bool)
+        limit = np.array([limits[k] for k in self.bond_kinds])
+        return (self.bond_lengths(positions, boxes) > limit).any(axis=1)
 
     def frames(self, positions: np.ndarray, boxes: np.ndarray, temperatures: np.ndarray) -> Frames:
         """Labelled frames of configurations [F, N, 3] nm in boxes [F, 3, 3] nm sampled at ``temperatures`` [F] K

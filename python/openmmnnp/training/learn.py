@@ -63,6 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             ("trust_lo", "force deviation (kJ/mol/nm) below which a frame is accurate"),
                             ("trust_hi", "force deviation (kJ/mol/nm) from which a frame is failed (not labelled)"),
                             ("max_select", "candidates labelled per round at most"),
+                            ("bond_stretch", "frames with a teacher bond longer than this x its longest in the first data are failed"),
                             ("converged_fraction", "stop when this fraction of explored frames is accurate"),
                             ("jobs", "processes for training and exploration (one thread each)"), ("seed", "random seed")):
         value = getattr(defaults, name)
@@ -120,7 +121,7 @@ def learn_config(args: argparse.Namespace) -> LearnConfig:
     conditions = [Condition(t) for t in args.explore_temperatures] + [Condition(t, args.pressure)
                                                                         for t in args.explore_npt_temperatures]
     names = ("ensemble", "rounds", "first_steps", "round_steps", "round_start_lr", "final_steps", "explore_steps",
-             "explore_interval", "trust_lo", "trust_hi", "max_select", "converged_fraction", "jobs", "seed")
+             "explore_interval", "trust_lo", "trust_hi", "max_select", "bond_stretch", "converged_fraction", "jobs", "seed")
     return LearnConfig(output_dir=args.output_dir, train=TrainConfig(data=[], output_dir="", **train_values),
                        conditions=conditions, **{name: getattr(args, name) for name in names})
 
