@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Retrains the shipped water models from nothing (docs/models.md, "How the water models are made"):
 #   1. concurrent learning of an se_e2_a ensemble against flexible TIP3P (openmm-nnp learn): teacher MD
-#      at 280-500 K plus perturbed copies (stretched bonds, close contacts), then rounds of ensemble
-#      training, NNP-driven exploration (NVT 300-420 K, NPT 300 K) and teacher labels of the frames
-#      the ensemble disagrees on;
+#      at 280-400 K, then rounds of ensemble training, NNP-driven exploration (NVT 300-420 K, NPT 300 K)
+#      and teacher labels of the frames the ensemble disagrees on (inside the teacher's domain);
 #   2. the final se_e2_a (continuing ensemble member 0) and an SE3Attention model, side by side on all
 #      the data, one process each;
 #   3. compression of the se_e2_a model (openmm-nnp compress).
@@ -24,9 +23,8 @@ se_e2_a=(--neuron 16 32 64 --fitting 128 128 128 --axis-neuron 8)
 se3=(--model se3 --rcut 4.0 --se3-lmax 1 --se3-channels 16 --se3-max-neighbors 64)
 
 "$nnp" learn --output-dir "$out/learn" "${se_e2_a[@]}" --start-lr 1e-3 --stop-lr 1e-4 --seed 1 \
-  --initial-temperatures 280 300 330 360 400 450 500 --initial-frames-per-temperature 50 --initial-equilibration 2000 \
-  --initial-perturbed 300 --perturb-atoms 0.05 --perturb-std 0.012 \
-  --ensemble 4 --rounds 3 --first-steps 2500 --round-steps 1200 --round-start-lr 7e-4 --final-steps 0 \
+  --initial-temperatures 280 300 330 360 400 --initial-frames-per-temperature 60 --initial-equilibration 2000 \
+  --ensemble 4 --rounds 3 --first-steps 3000 --round-steps 1500 --round-start-lr 7e-4 --final-steps 0 \
   --explore-temperatures 300 330 360 420 --explore-npt-temperatures 300 --explore-steps 2000 --explore-interval 10 \
   --trust-lo 400 --trust-hi 3000 --max-select 150 --jobs 2
 

@@ -47,8 +47,8 @@ def test_learn_miniature_round_trains_explores_selects_and_labels(tmp_path, wate
     initial = load_frames(FIXTURE)
     config = LearnConfig(output_dir=str(tmp_path / "run"), train=TINY, conditions=[Condition(300.0), Condition(300.0, 1.0)],
                          ensemble=2, rounds=1, first_steps=20, final_steps=10, explore_steps=40, explore_interval=10,
-                         trust_lo=0.0, trust_hi=1e12, max_select=3, bond_stretch=1e3, jobs=1, seed=3)
-    # (tiny random models break every bond within a few steps: bond_stretch 1e3 keeps their frames labelled here)
+                         trust_lo=0.0, trust_hi=1e12, max_select=3, bond_stretch=1e3, contact_fraction=1e-3, jobs=1, seed=3)
+    # (tiny random models break every bond within a few steps: a wide domain keeps their frames labelled here)
     model_path = learn(config, water_teacher, initial, progress=False)
     out = tmp_path / "run"
     rows = list(csv.DictReader(open(out / "rounds.csv")))
@@ -163,7 +163,7 @@ def test_another_teacher_given_as_system_xml_and_pdb_runs_the_same_command(tmp_p
                         "--initial-temperatures", "300", "--initial-frames-per-temperature", "4", "--initial-interval", "10",
                         "--initial-equilibration", "20", "--ensemble", "2", "--rounds", "1", "--first-steps", "10",
                         "--final-steps", "0", "--explore-steps", "20", "--explore-interval", "10", "--explore-temperatures",
-                        "300", "--explore-npt-temperatures", "--trust-lo", "0", "--trust-hi", "1e12", "--max-select", "1", "--bond-stretch", "1e3",
+                        "300", "--explore-npt-temperatures", "--trust-lo", "0", "--trust-hi", "1e12", "--max-select", "1", "--bond-stretch", "1e3", "--contact-fraction", "1e-3",
                         "--jobs", "1", "--neuron", "4", "8", "--fitting", "8", "8", "--axis-neuron", "2", "--validate-every", "5")
     assert message == ""
     initial = load_frames(out / "data" / "initial.npz")
@@ -188,12 +188,26 @@ def test_perturbed_frames_move_a_fraction_of_the_atoms_and_carry_teacher_labels(
         perturbed_frames(water_teacher, source, 5, 0.0, 0.012, seed=4)
 
 
-def test_frames_whose_teacher_bonds_broke_are_flagged(water_teacher):
+def test_frames_outside_the_teachers_domain_are_flagged(water_teacher):
     frames = load_frames(FIXTURE)
-    limits = water_teacher.bond_limits(frames, 1.3)
-    assert set(limits) == {"H-O"} and 0.13 < limits["H-O"] < 0.15  # 1.3 x the longest O-H of the frames (nm)
+    domain = water_teacher.domain(frames, 1.3, 0.9)
+    assert set(domain.bonds) == {"H-O"} and 0.13 < domain.bonds["H-O"] < 0.15  # 1.3 x the longest O-H (nm)
     positions, boxes = frames.positions.astype(np.float64), frames.box.astype(np.float64)
-    assert not water_teacher.broken_bonds(positions, boxes, limits).any()
+    shortest = water_teacher.shortest_contacts(positions, boxes)
+    assert set(shortest) == {"H-H", "H-O", "O-O"} and domain.contacts["H-O"] == pytest.approx(0.9 * shortest["H-O"])
+    assert 0.13 < shortest["H-O"] < 0.18  # hydrogen bonds: 1.3-1.8 A
+    assert not water_teacher.outside(positions, boxes, domain).any()
     hopped = positions.copy()
     hopped[2, 4] = hopped[2, 3] + [0.2, 0.0, 0.0]  # frame 2: the first hydrogen of molecule 1 is 2 A from its oxygen
-    assert water_teacher.broken_bonds(hopped, boxes, limits).tolist() == [False, False, True, False]
+    hopped[1, 7] = hopped[1, 0] + [0.1, 0.0, 0.0]  # frame 1: a hydrogen of molecule 2 at 1 A from the oxygen of molecule 0
+    assert water_teacher.outside(hopped, boxes, domain).tolist() == [False, True, True, False]
+
+
+def test_perturbed_frames_stay_inside_the_domain(water_teacher):
+    from openmmnnp.data.teacher import perturbed_frames
+
+    source = load_frames(FIXTURE)
+    domain = water_teacher.domain(source, 1.3, 0.9)
+    frames = perturbed_frames(water_teacher, source, 6, 0.1, 0.02, seed=2, domain=domain)
+    assert len(frames) == 6
+    assert not water_teacher.outside(frames.positions.astype(np.float64), frames.box.astype(np.float64), domain).any()

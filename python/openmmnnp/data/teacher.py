@@ -8,6 +8,7 @@ field, AMOEBA, or anything else OpenMM can evaluate. Everything here is in OpenM
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
@@ -64,6 +65,11 @@ class Teacher:
         # Element pair of each bond ("H-O"): bond-length limits are per pair.
         symbols = [atom.element.symbol for atom in topology.atoms()]
         self.bond_kinds = ["-".join(sorted((symbols[i], symbols[j]))) for i, j in self.bonds]
+        # Atom pairs of different molecules by element pair, for the contact search (N^2 booleans).
+        self._different_molecules = self.molecules[:, None] != self.molecules[None, :]
+        kinds = np.array(["-".join(sorted((a, b))) for a in symbols for b in symbols]).reshape(len(symbols), len(symbols))
+        self._contact_kinds = {kind: (kinds == kind) & self._different_molecules
+                               for kind in np.unique(kinds[self._different_molecules])} if len(symbols) > 1 else {}
         self._context: Optional[openmm.Context] = None
 
     @property
@@ -102,20 +108,47 @@ class Teacher:
             lengths[k] = np.linalg.norm(d, axis=1)
         return lengths
 
-    def bond_limits(self, frames: Frames, stretch: float) -> dict:
-        """{element pair: ``stretch`` x the longest such bond in ``frames``} (nm): the teacher's own range."""
-        lengths = self.bond_lengths(frames.positions.astype(np.float64), frames.box.astype(np.float64))
-        return {kind: stretch * float(lengths[:, [k == kind for k in self.bond_kinds]].max()) for kind in set(self.bond_kinds)}
+    def domain(self, frames: Frames, bond_stretch: float, contact_fraction: float) -> "Domain":
+        """The configurations this teacher's own MD visits (``frames``), widened by margins: bonds up to
+        ``bond_stretch`` x the longest of each element pair, intermolecular contacts down to
+        ``contact_fraction`` x the shortest of each element pair."""
+        positions, boxes = frames.positions.astype(np.float64), frames.box.astype(np.float64)
+        lengths = self.bond_lengths(positions, boxes)
+        bonds = {kind: bond_stretch * float(lengths[:, [k == kind for k in self.bond_kinds]].max())
+                 for kind in set(self.bond_kinds)}
+        contacts = {pair: contact_fraction * r for pair, r in self.shortest_contacts(positions, boxes).items()}
+        return Domain(bonds, contacts)
 
-    def broken_bonds(self, positions: np.ndarray, boxes: np.ndarray, limits: dict) -> np.ndarray:
-        """[F] bool: a bond of the teacher's topology is longer than its limit. The teacher's energy of such a
-        frame depends on which molecule each atom belongs to (a hydrogen that moved to another oxygen costs
-        ~1e6 kJ/mol through its stretched harmonic bond), which no model of local geometry can learn: such a
-        frame is a model failure to be avoided, not a label to fit."""
-        if len(self.bonds) == 0:
-            return np.zeros(len(positions), dtype=bool)
-        limit = np.array([limits[k] for k in self.bond_kinds])
-        return (self.bond_lengths(positions, boxes) > limit).any(axis=1)
+    def shortest_contacts(self, positions: np.ndarray, boxes: np.ndarray) -> dict:
+        """{element pair "H-O": shortest distance (nm) between atoms of different molecules over the frames}."""
+        shortest: dict = {}
+        for frame, box in zip(positions, boxes):
+            d = frame[None, :, :] - frame[:, None, :]
+            if np.any(box):
+                for axis in (2, 1, 0):
+                    d -= np.round(d[..., axis] / box[axis, axis])[..., None] * box[axis]
+            r = np.where(self._different_molecules, np.linalg.norm(d, axis=-1), np.inf)
+            for kind, mask in self._contact_kinds.items():
+                shortest[kind] = min(shortest.get(kind, np.inf), float(r[mask].min()))
+        return shortest
+
+    def outside(self, positions: np.ndarray, boxes: np.ndarray, domain: "Domain") -> np.ndarray:
+        """[F] bool: a bond longer or an intermolecular contact shorter than ``domain`` allows.
+
+        There the teacher's labels stop describing physics a local model can learn: a hydrogen that moved
+        to another oxygen costs ~1e6 kJ/mol through its stretched harmonic bond (an energy of molecular
+        identity, not of geometry), and a TIP3P hydrogen, which has no Lennard-Jones term, is pulled into a
+        foreign oxygen without limit. Such a frame is a model failure to avoid, not a label to fit; the
+        short-range prior (models.pair_repulsion) covers what lies beyond.
+        """
+        result = np.zeros(len(positions), dtype=bool)
+        if len(self.bonds):
+            limit = np.array([domain.bonds[k] for k in self.bond_kinds])
+            result |= (self.bond_lengths(positions, boxes) > limit).any(axis=1)
+        for k in np.nonzero(~result)[0]:
+            contacts = self.shortest_contacts(positions[k:k + 1], boxes[k:k + 1])
+            result[k] = any(r < domain.contacts.get(kind, 0.0) for kind, r in contacts.items())
+        return result
 
     def frames(self, positions: np.ndarray, boxes: np.ndarray, temperatures: np.ndarray) -> Frames:
         """Labelled frames of configurations [F, N, 3] nm in boxes [F, 3, 3] nm sampled at ``temperatures`` [F] K
@@ -124,6 +157,15 @@ class Teacher:
         energies, forces = self.label(positions, boxes)
         return Frames(np.asarray(positions, np.float32), np.asarray(boxes, np.float32), energies,
                       forces.astype(np.float32), self.types, list(self.type_map), np.asarray(temperatures, np.float32))
+
+
+@dataclasses.dataclass
+class Domain:
+    """Where a teacher's labels are physics a local model can learn (nm): the longest bond of each element
+    pair and the shortest intermolecular contact of each element pair (see :meth:`Teacher.outside`)."""
+
+    bonds: dict
+    contacts: dict
 
 
 def molecule_index(topology: openmm.app.Topology) -> np.ndarray:
@@ -213,23 +255,34 @@ def sample_teacher(teacher: Teacher, positions: np.ndarray, temperatures: Sequen
 
 
 def perturbed_frames(teacher: Teacher, source: Frames, count: int, atom_fraction: float, displacement_nm: float,
-                     seed: int) -> Frames:
+                     seed: int, domain: Optional[Domain] = None) -> Frames:
     """``count`` teacher-labelled copies of random ``source`` frames in which a random ``atom_fraction`` of the
     atoms is displaced by Gaussian noise of ``displacement_nm`` per component (DP-GEN's perturbed initial data).
 
     MD of the teacher never leaves its molecules' bonded geometry, so a model trained on it alone does not
     know what a stretched bond or a close contact costs, and its own MD can fall into such holes. A few
-    distorted atoms per frame label those regions while the rest of the frame stays liquid.
+    distorted atoms per frame label those regions while the rest of the frame stays liquid. With a
+    ``domain``, draws are repeated until ``count`` frames lie inside it (at most 20 x ``count`` draws).
     """
     if count < 1 or not 0 < atom_fraction <= 1 or not displacement_nm > 0:
         raise ValueError(f"perturbed_frames: need count >= 1, 0 < atom_fraction <= 1, displacement > 0; got {count}, "
                          f"{atom_fraction}, {displacement_nm}")
     rng = np.random.default_rng(seed)
-    picks = rng.integers(len(source), size=count)
     n = source.positions.shape[1]
     moved = max(1, int(round(atom_fraction * n)))
-    positions = source.positions[picks].astype(np.float64)
-    for frame in positions:
+    kept_picks, kept_positions = [], []
+    for _ in range(20 * count):
+        pick = int(rng.integers(len(source)))
+        frame = source.positions[pick].astype(np.float64)
         atoms = rng.choice(n, size=moved, replace=False)
         frame[atoms] += rng.normal(scale=displacement_nm, size=(moved, 3))
-    return teacher.frames(positions, source.box[picks].astype(np.float64), source.temperature[picks])
+        box = source.box[pick : pick + 1].astype(np.float64)
+        if domain is not None and teacher.outside(frame[None], box, domain)[0]:
+            continue
+        kept_picks.append(pick)
+        kept_positions.append(frame)
+        if len(kept_picks) == count:
+            break
+    picks = np.array(kept_picks, dtype=np.int64)
+    return teacher.frames(np.array(kept_positions).reshape(-1, n, 3), source.box[picks].astype(np.float64),
+                          source.temperature[picks])

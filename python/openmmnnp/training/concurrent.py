@@ -8,10 +8,11 @@ One round:
 3. **select**: the ensemble's force deviation sigma_f (:mod:`openmmnnp.training.deviation`)
    sorts each explored frame into *accurate* (sigma_f < trust_lo), *candidate*
    (trust_lo <= sigma_f < trust_hi) or *failed* (sigma_f >= trust_hi: too far off to be a useful
-   label, as in DP-GEN). A frame in which a bond of the teacher's topology is longer than
-   ``bond_stretch`` times the longest such bond of the first data is failed too: the ensemble may
-   agree on it (a hole they share), but the teacher's energy there depends on molecular identity
-   (a hydrogen that moved to another oxygen), which no local model can learn. At most
+   label, as in DP-GEN). A frame outside the teacher's domain is failed too: a bond of the teacher's
+   topology longer than ``bond_stretch`` times the longest such bond of the first data, or two
+   molecules closer than ``contact_fraction`` times their shortest contact there
+   (:meth:`openmmnnp.data.teacher.Teacher.outside`). The ensemble may agree on such a frame (a hole
+   they share), but the teacher's labels there are not physics a local model can learn. At most
    ``max_select`` candidates, drawn at random, are
 4. **labelled** by the teacher and added to the data.
 
@@ -49,7 +50,7 @@ from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.training.trainer import TrainConfig, load_trained
 
 ROUND_COLUMNS = ["round", "training_frames", "validation_force_rmse", "explored_frames", "accurate", "candidate",
-                 "failed", "broken_bonds", "stopped_trajectories", "selected", "labelled", "mean_deviation", "wall_s"]
+                 "failed", "outside_domain", "stopped_trajectories", "selected", "labelled", "mean_deviation", "wall_s"]
 
 
 @dataclasses.dataclass
@@ -70,7 +71,8 @@ class LearnConfig:
     trust_lo: float = 100.0
     trust_hi: float = 500.0
     max_select: int = 100
-    bond_stretch: float = 1.3  # frames with a teacher bond longer than this x its longest in the first data: failed
+    bond_stretch: float = 1.3  # bonds up to this x their longest in the first data are inside the teacher's domain
+    contact_fraction: float = 0.9  # intermolecular contacts down to this x their shortest there are inside it
     converged_fraction: float = 0.99
     jobs: int = 2
     seed: int = 1
@@ -92,8 +94,9 @@ class LearnConfig:
             raise ValueError(f"learn: explore_interval {self.explore_interval} exceeds explore_steps {self.explore_steps}")
         if not self.conditions:
             raise ValueError("learn: no exploration conditions (temperatures)")
-        if not self.bond_stretch > 1:
-            raise ValueError(f"learn: bond_stretch must be > 1, got {self.bond_stretch}")
+        if not self.bond_stretch > 1 or not 0 < self.contact_fraction <= 1:
+            raise ValueError(f"learn: need bond_stretch > 1 and 0 < contact_fraction <= 1, got {self.bond_stretch}, "
+                             f"{self.contact_fraction}")
         if not 0 < self.converged_fraction <= 1:
             raise ValueError(f"learn: converged_fraction must be in (0, 1], got {self.converged_fraction}")
 
@@ -126,7 +129,7 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
         data_files.append(str(out / "data" / "extra.npz"))
         _save(data_files[-1], extra)
     rng = np.random.default_rng(config.seed)
-    bond_limits = teacher.bond_limits(initial, config.bond_stretch)
+    domain = teacher.domain(initial, config.bond_stretch, config.contact_fraction)
     previous: List[str] = []
     rows: List[Dict[str, object]] = []
     for r in range(config.rounds):
@@ -139,7 +142,7 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
         trajectories = _explore_all(config, round_dir / "model-0", teacher, initial, round_dir, r, progress)
         explored = _stack(trajectories, teacher)
         deviation = _ensemble_deviation([m.output_dir for m in members], explored, teacher.types, progress, r)
-        broken = teacher.broken_bonds(explored["positions"], explored["boxes"], bond_limits)
+        broken = teacher.outside(explored["positions"], explored["boxes"], domain)
         accurate = (deviation < config.trust_lo) & ~broken
         failed = (deviation >= config.trust_hi) | broken
         candidates = np.nonzero(~accurate & ~failed)[0]
@@ -153,7 +156,7 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
         rows.append({"round": r, "training_frames": len(data), "validation_force_rmse": _mean_validation(members),
                      "explored_frames": len(deviation), "accurate": float(accurate.sum()) / total,
                      "candidate": float(len(candidates)) / total, "failed": float(failed.sum()) / total,
-                     "broken_bonds": float(broken.sum()) / total,
+                     "outside_domain": float(broken.sum()) / total,
                      "stopped_trajectories": sum(1 for t in trajectories if t.error), "selected": len(chosen),
                      "labelled": len(labelled), "mean_deviation": float(deviation.mean()) if len(deviation) else float("nan"),
                      "wall_s": time.time() - start})
@@ -373,7 +376,7 @@ def _write_exploration(path: Path, explored: Dict[str, np.ndarray], deviation: n
     writer.writerow(["frame", "condition", "max_force_deviation_kj_mol_nm", "category", "selected"])
     selected = set(chosen.tolist())
     for k, sigma in enumerate(deviation):
-        category = "accurate" if accurate[k] else ("broken bonds" if broken[k] else ("failed" if failed[k] else "candidate"))
+        category = "accurate" if accurate[k] else ("outside domain" if broken[k] else ("failed" if failed[k] else "candidate"))
         writer.writerow([k, explored["condition"][k], f"{sigma:.3f}", category, int(k in selected)])
     write_text(path, text.getvalue())
 
@@ -386,12 +389,12 @@ def _write_rounds(out: Path, rows: List[Dict[str, object]]) -> None:
         writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()})
     write_text(out / "rounds.csv", text.getvalue())
     header = ("| round | training frames | validation force RMSE (kJ/mol/nm) | explored | accurate | candidate | failed "
-              "| of which broken bonds | stopped trajectories | selected | labelled | mean σ_f (kJ/mol/nm) | wall (s) |")
+              "| of which outside the teacher's domain | stopped trajectories | selected | labelled | mean σ_f (kJ/mol/nm) | wall (s) |")
     lines = [header, "|" + "---|" * 13]
     for row in rows:
         lines.append(f"| {row['round']} | {row['training_frames']} | {row['validation_force_rmse']:.1f} | {row['explored_frames']} "
                      f"| {100 * row['accurate']:.1f} % | {100 * row['candidate']:.1f} % | {100 * row['failed']:.1f} % "
-                     f"| {100 * row['broken_bonds']:.1f} % | {row['stopped_trajectories']} | {row['selected']} | {row['labelled']} | {row['mean_deviation']:.1f} "
+                     f"| {100 * row['outside_domain']:.1f} % | {row['stopped_trajectories']} | {row['selected']} | {row['labelled']} | {row['mean_deviation']:.1f} "
                      f"| {row['wall_s']:.0f} |")
     write_text(out / "rounds.md", "\n".join(lines) + "\n")
 
@@ -401,5 +404,5 @@ def _round_summary(row: Dict[str, object], trajectories: List[Trajectory]) -> st
     return (f"round {row['round']}: {row['training_frames']} training frames, validation force RMSE "
             f"{row['validation_force_rmse']:.1f} kJ/mol/nm; explored {row['explored_frames']} frames: accurate "
             f"{100 * row['accurate']:.1f} %, candidate {100 * row['candidate']:.1f} %, failed {100 * row['failed']:.1f} % "
-            f"({100 * row['broken_bonds']:.1f} % broken bonds); "
+            f"({100 * row['outside_domain']:.1f} % outside the teacher's domain); "
             f"labelled {row['labelled']}" + (f"; stopped: {stopped}" if stopped else ""))

@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             ("trust_lo", "force deviation (kJ/mol/nm) below which a frame is accurate"),
                             ("trust_hi", "force deviation (kJ/mol/nm) from which a frame is failed (not labelled)"),
                             ("max_select", "candidates labelled per round at most"),
-                            ("bond_stretch", "frames with a teacher bond longer than this x its longest in the first data are failed"),
+                            ("bond_stretch", "the teacher's domain: bonds up to this x their longest in the first data"),
+                            ("contact_fraction", "the teacher's domain: contacts down to this x their shortest in the first data"),
                             ("converged_fraction", "stop when this fraction of explored frames is accurate"),
                             ("jobs", "processes for training and exploration (one thread each)"), ("seed", "random seed")):
         value = getattr(defaults, name)
@@ -121,7 +122,7 @@ def learn_config(args: argparse.Namespace) -> LearnConfig:
     conditions = [Condition(t) for t in args.explore_temperatures] + [Condition(t, args.pressure)
                                                                         for t in args.explore_npt_temperatures]
     names = ("ensemble", "rounds", "first_steps", "round_steps", "round_start_lr", "final_steps", "explore_steps",
-             "explore_interval", "trust_lo", "trust_hi", "max_select", "bond_stretch", "converged_fraction", "jobs", "seed")
+             "explore_interval", "trust_lo", "trust_hi", "max_select", "bond_stretch", "contact_fraction", "converged_fraction", "jobs", "seed")
     return LearnConfig(output_dir=args.output_dir, train=TrainConfig(data=[], output_dir="", **train_values),
                        conditions=conditions, **{name: getattr(args, name) for name in names})
 
@@ -152,7 +153,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.initial_perturbed > 0:
         print(f"openmm-nnp learn: {args.initial_perturbed} perturbed frames ({100 * args.perturb_atoms:g} % of the atoms "
               f"displaced by {args.perturb_std} nm)", flush=True)
-        extra = perturbed_frames(teacher, initial, args.initial_perturbed, args.perturb_atoms, args.perturb_std, args.seed)
+        domain = teacher.domain(initial, config.bond_stretch, config.contact_fraction)
+        extra = perturbed_frames(teacher, initial, args.initial_perturbed, args.perturb_atoms, args.perturb_std, args.seed, domain)
+        print(f"openmm-nnp learn: kept {len(extra)} perturbed frames inside the teacher's domain", flush=True)
     try:
         model = learn(config, teacher, initial, extra=extra)
     except ValueError as error:
