@@ -79,7 +79,7 @@ class FrameSet:
         self.energy = torch.from_numpy(frames.energy * to_energy)  # float64
         self.forces = torch.from_numpy(frames.forces.astype(np.float32) * (to_energy / to_length))
         self.types = torch.from_numpy(frames.types.astype(np.int64))
-        self.pairs, self.shifts = frame_neighbors(model, list(self.positions), list(self.box))
+        self.pairs, self.shifts = frame_neighbors(model, list(self.positions), list(self.box), check_capacity=True)
 
     def __len__(self) -> int:
         return int(self.positions.shape[0])
