@@ -41,7 +41,7 @@ def worker(method: str, path: str, threads: int) -> None:
             return openmmnnp.neighbor_pairs(positions, CUTOFF, box)
 
     elif method == "dense":
-        from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
+        from openmmnnp.ops.reference import dense_neighbor_pairs
 
         def call():
             return dense_neighbor_pairs(positions, CUTOFF, box)

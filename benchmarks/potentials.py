@@ -16,7 +16,7 @@ import torch
 from openmmnnp import pretrained_path, units
 from openmmnnp.force import OpenMMPotential, _model_dtype, load_model
 from openmmnnp.models import SeE2A
-from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
+from openmmnnp.ops.reference import dense_neighbor_pairs
 
 
 class DenseSeE2A(SeE2A):

@@ -127,12 +127,6 @@ def test_periodicity_follows_topology():
     assert NNPForce(HarmonicPairs(), topology, system=system).usesPeriodicBoundaryConditions()
 
 
-def test_library_is_loaded_and_op_has_gradient():
-    assert openmmnnp.load_library().name == "libopenmmnnp_ops.so"
-    x = torch.randn(7, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: torch.ops.openmmnnp.scale(t, -1.5), (x,))
-
-
 def test_force_gets_a_copy_without_parameter_gradients_and_the_model_stays_trainable():
     """TorchScript's autodiff would compute every parameter's gradient on every step: the force runs
     a copy whose parameters need none, while the user's model keeps training as before."""

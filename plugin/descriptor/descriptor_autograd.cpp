@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 namespace openmmnnp {
+namespace descriptor {
 namespace {
 
 class DescriptorFunction : public torch::autograd::Function<DescriptorFunction> {
@@ -20,8 +21,10 @@ class DescriptorFunction : public torch::autograd::Function<DescriptorFunction> 
     return op.call(t, axis);
   }
 
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    TORCH_CHECK(!at::GradMode::is_enabled(), "openmmnnp::se_a_descriptor: double backward (create_graph=True) is not supported; "
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "openmmnnp::se_a_descriptor: double backward (create_graph=True) is not supported; "
                 "the op provides first derivatives (forces) only");
     static auto op = c10::Dispatcher::singleton()
                          .findSchemaOrThrow("openmmnnp::se_a_descriptor_backward", "")
@@ -34,7 +37,8 @@ class DescriptorFunction : public torch::autograd::Function<DescriptorFunction> 
 at::Tensor se_a_descriptor_autograd(const at::Tensor& t, int64_t axis) { return DescriptorFunction::apply(t, axis); }
 
 }  // namespace
+}  // namespace descriptor
 
-TORCH_LIBRARY_IMPL(openmmnnp, Autograd, m) { m.impl("se_a_descriptor", &se_a_descriptor_autograd); }
+TORCH_LIBRARY_IMPL(openmmnnp, Autograd, m) { m.impl("se_a_descriptor", &descriptor::se_a_descriptor_autograd); }
 
 }  // namespace openmmnnp

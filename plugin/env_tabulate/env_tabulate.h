@@ -10,8 +10,8 @@
 //           C2-switched to 0 at rcut, 0 beyond),  r = |v|
 //   R^    = (R - davg[t_i]) / dstd[t_i],  s^ = R^[0]          (SeE2A.normalized_environment)
 //   T[i] += G_k(s^) (x) R^,  k = t_j (type_one_side) or t_i * ntypes + t_j
-// with G_k the polynomial table k (layout: tabulate/tabulate_fusion.h). T is the raw sum: the
-// caller divides by sum(sel). Slots past the count are never read, whatever they hold.
+// with G_k the polynomial table k (layout and look-up rule: common/polynomial_table.h). T is the raw
+// sum: the caller divides by sum(sel). Slots past the count are never read, whatever they hold.
 // Outputs besides T [N, M, 4]:
 //   neighbor_counts [N, ntypes] int64: valid edges of centre i with a neighbour of each type
 //                   (what SeE2A's sel check needs, without per-edge temporaries);
@@ -20,10 +20,10 @@
 // edge); see the kernels for the parallel decomposition.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
-#include "tabulate/tabulate_fusion.h"
+#include "common/host_device.h"
+#include "common/polynomial_table.h"
 
 namespace openmmnnp {
 namespace env_tabulate {
@@ -39,13 +39,16 @@ constexpr int kStatCenter = 3;    // centre atom of that edge (-1 when none)
 constexpr int kStatNeighbor = 4;  // neighbour atom of that edge (-1 when none)
 constexpr int kNumStats = 5;
 
-OPENMMNNP_HD double sqrt_of(double x) { return sqrt(x); }
-OPENMMNNP_HD float sqrt_of(float x) { return sqrtf(x); }
+// Edges read: the first num_pairs slots, capped at the capacity (a negative num_pairs, a device error
+// code of the neighbour list, reads none).
+OPENMMNNP_HD int64_t valid_count(int64_t num_pairs, int64_t capacity) {
+  return num_pairs < 0 ? 0 : (num_pairs > capacity ? capacity : num_pairs);
+}
 
 // 0: s^ in the accurate first table (or below it: rounding at rcut); 1: extrapolated
 // (kStatOutside); 2: beyond (kStatBeyond).
 template <typename T>
-OPENMMNNP_HD int range_class(const tabulate::Grid<T>& g, T x) {
+OPENMMNNP_HD int range_class(const table::Grid<T>& g, T x) {
   if (x < g.upper) return 0;
   if (x < g.upper2) return 1;
   return 2;  // NaN fails every comparison: class 2
@@ -54,11 +57,11 @@ OPENMMNNP_HD int range_class(const tabulate::Grid<T>& g, T x) {
 // One edge's environment: what the forward produces and the backward needs.
 template <typename T>
 struct Edge {
-  int64_t i, j;  // centre, neighbour
-  T v[3];        // pair vector
-  T r, s, ds;    // |v|, s(r), ds/dr
-  T rhat[4];     // normalised environment row, rhat[0] = s^
-  int64_t table; // table (embedding net) of the edge
+  int64_t i, j;   // centre, neighbour
+  T v[3];         // pair vector
+  T r, s, ds;     // |v|, s(r), ds/dr
+  T rhat[4];      // normalised environment row, rhat[0] = s^
+  int64_t table;  // table (embedding net) of the edge
 };
 
 // s(r) and ds/dr, exactly as models/env_matrix.py's smooth_weight (u clamped to [0, 1]).
@@ -78,16 +81,17 @@ OPENMMNNP_HD void smooth_weight(T r, T rcut_smth, T rcut, T& s, T& ds) {
   ds = (dsw - s) / r;  // d(sw / r)/dr = sw'/r - sw/r^2
 }
 
-// Raw pointers of one call, shared by all edges.
+// Raw pointers of one call's contiguous inputs (passed by value to the CUDA kernels), and the
+// per-edge math both devices run.
 template <typename T, typename index_t, typename shift_t>
-struct Inputs {
-  const T* pos;          // [N, 3]
-  const T* box;          // [3, 3] rows, or nullptr: not periodic
-  const index_t* pairs;  // [2, capacity]
-  const shift_t* shifts; // [capacity, 3]
-  const int64_t* types;  // [N]
-  const T* davg;         // [ntypes, 4]
-  const T* dstd;         // [ntypes, 4]
+struct Pointers {
+  const T* pos;           // [N, 3]
+  const T* box;           // [3, 3] rows, or nullptr: not periodic
+  const index_t* pairs;   // [2, capacity]
+  const shift_t* shifts;  // [capacity, 3]
+  const int64_t* types;   // [N]
+  const T* davg;          // [ntypes, 4]
+  const T* dstd;          // [ntypes, 4]
   int64_t capacity, ntypes, num_atoms;
   bool type_one_side;
   T rcut_smth, rcut;
@@ -120,10 +124,11 @@ struct Inputs {
     edge.table = type_one_side ? tj : ti * ntypes + tj;
   }
 
-  // dE/dv of one edge from dE/dR^ (d_rhat[0] holds everything that flows into s^ = R^[0]).
-  OPENMMNNP_HD void backward(const Edge<T>& edge, const T d_rhat[4], T grad_v[3]) const {
+  // dE/dv of one edge from dE/dR^ through the outer product (d_rhat) and dE/ds^ through G (d_table,
+  // dropped when s^ was clamped: G is constant there): s^ = R^[0] feeds both.
+  OPENMMNNP_HD void backward(const Edge<T>& edge, const T d_rhat[4], T d_table, bool clamped, T grad_v[3]) const {
     const T* std_ = dstd + 4 * types[edge.i];
-    const T d_s = d_rhat[0] / std_[0];
+    const T d_s = (d_rhat[0] + (clamped ? T(0) : d_table)) / std_[0];
     const T d0 = d_rhat[1] / std_[1], d1 = d_rhat[2] / std_[2], d2 = d_rhat[3] / std_[3];
     // R[1:] = q v with q = s / r:  dE/dv = q dR + (dR . v) q'(r) v / r,  q' = (s' - q) / r.
     const T q = edge.s / edge.r;
@@ -132,6 +137,21 @@ struct Inputs {
     grad_v[0] = q * d0 + radial * edge.v[0];
     grad_v[1] = q * d1 + radial * edge.v[1];
     grad_v[2] = q * d2 + radial * edge.v[2];
+  }
+
+  // The coefficient block of the edge's table at s^ = rhat[0] (either table layout, common/polynomial_table.h),
+  // the offset t of s^ in its interval; clamped beyond upper2.
+  OPENMMNNP_HD const T* table_block(const table::Grid<T>& grid, const T* table, int64_t M, const Edge<T>& edge, T& t,
+                                    bool& clamped) const {
+    return table::lookup(grid, table, edge.table, M, edge.rhat[0], t, clamped);
+  }
+
+  // dE/dbox[a, b] += shift[a] dE/dv[b] of edge e (v = x_j - x_i + shift @ box).
+  OPENMMNNP_HD void add_box_gradient(int64_t e, const T grad_v[3], T grad_box[9]) const {
+    for (int a = 0; a < 3; ++a) {
+      const T shift = static_cast<T>(shifts[3 * e + a]);
+      for (int b = 0; b < 3; ++b) grad_box[3 * a + b] += shift * grad_v[b];
+    }
   }
 };
 

@@ -35,8 +35,8 @@ class TableCache {
         return it->copy;
       ++it;
     }
-    Entry entry{c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>(table.getIntrusivePtr()), table.const_data_ptr(),
-                table._version(), copy(table)};
+    Entry entry{c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>(table.getIntrusivePtr()),
+                table.const_data_ptr(), table._version(), copy(table)};
     entries_.push_front(entry);
     if (entries_.size() > kEntries) entries_.pop_back();
     return entry.copy;

@@ -20,9 +20,13 @@
 //
 // Algorithm: fractional coordinates are wrapped into the primary cell (the integer wrap is kept to
 // build the shifts); along each lattice direction d the cell count is n_d = floor(w_d * k / cutoff)
-// (w_d the perpendicular width, k cells per cutoff), capped so the grid has O(N) cells. An atom's
-// neighbours then lie within +-m_d = ceil(cutoff * n_d / w_d) cells; each (cell offset) is a
-// distinct (cell, image) combination, so no pair is found twice even when n_d < 2 m_d + 1.
+// (w_d the perpendicular width, k cells per cutoff), capped so the grid has O(N) cells. Atoms are
+// sorted by cell (slot s holds one atom). An atom's neighbours then lie within +-m_d =
+// ceil(cutoff * n_d / w_d) cells; each (cell offset) is a distinct (cell, image) combination, so no
+// pair is found twice even when n_d < 2 m_d + 1. The cell traversal (for_each_neighbor) and the pair
+// it lists (listed_pair) are written once below, for the CPU and CUDA kernels alike; one half-list
+// rule: slot a lists slot b > a (and itself only for a positive image), so each unordered
+// (i, j, shift) is found once, then named in the order i < j.
 //
 // Errors: the CPU kernel checks everything eagerly (TORCH_CHECK). The CUDA kernel checks shapes,
 // dtypes, devices and the cutoff eagerly, but checks that need data never synchronise the host:
@@ -37,11 +41,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define NNP_HD __host__ __device__
-#else
-#define NNP_HD
-#endif
+#include "common/host_device.h"
 
 namespace openmmnnp {
 namespace neighbors {
@@ -62,31 +62,27 @@ constexpr double kReducedTolerance = 1e-5;
 // The cell grid of one call, computed from the box (or the bounding box) and the cutoff.
 struct Grid {
   bool periodic;
-  double box[3][3];     // rows = box vectors (periodic) or diag(extent) (non-periodic)
-  double origin[3];     // lower corner of the bounding box (non-periodic), else 0
-  int64_t n[3];         // cells per direction
-  int64_t m[3];         // neighbour cell range +-m per direction
+  double box[3][3];  // rows = box vectors (periodic) or diag(extent) (non-periodic)
+  double origin[3];  // lower corner of the bounding box (non-periodic), else 0
+  int64_t n[3];      // cells per direction
+  int64_t m[3];      // neighbour cell range +-m per direction
   int64_t num_cells;
-  int64_t error;        // 0, or kBadBox
+  int64_t error;  // 0, or kBadBox
 };
 
-// False for NaN and +-inf (works on host and device without <cmath> overload issues).
-NNP_HD inline bool is_finite(double x) { return fabs(x) <= 1.7976931348623157e308; }
-
 // Box in OpenMM reduced form with positive diagonal and finite entries?
-NNP_HD inline bool box_is_reduced(const double b[3][3]) {
+OPENMMNNP_HD bool box_is_reduced(const double b[3][3]) {
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c)
       if (!is_finite(b[r][c])) return false;
   if (!(b[0][0] > 0 && b[1][1] > 0 && b[2][2] > 0)) return false;
   if (b[0][1] != 0 || b[0][2] != 0 || b[1][2] != 0) return false;
   const double t = 1.0 + kReducedTolerance;
-  return fabs(b[1][0]) <= 0.5 * b[0][0] * t && fabs(b[2][0]) <= 0.5 * b[0][0] * t &&
-         fabs(b[2][1]) <= 0.5 * b[1][1] * t;
+  return fabs(b[1][0]) <= 0.5 * b[0][0] * t && fabs(b[2][0]) <= 0.5 * b[0][0] * t && fabs(b[2][1]) <= 0.5 * b[1][1] * t;
 }
 
 // Fractional coordinates of r in a lower-triangular box (r = f0 a + f1 b + f2 c).
-NNP_HD inline void to_fractional(const double b[3][3], const double r[3], double f[3]) {
+OPENMMNNP_HD void to_fractional(const double b[3][3], const double r[3], double f[3]) {
   f[2] = r[2] / b[2][2];
   f[1] = (r[1] - f[2] * b[2][1]) / b[1][1];
   f[0] = (r[0] - f[1] * b[1][0] - f[2] * b[2][0]) / b[0][0];
@@ -94,7 +90,7 @@ NNP_HD inline void to_fractional(const double b[3][3], const double r[3], double
 
 // Cell counts and search ranges. max_cells caps the grid (memory O(max_cells)).
 // For the non-periodic case lo/hi are the bounding box corners.
-NNP_HD inline Grid make_grid(const double* box9, const double* lo, const double* hi, double cutoff, int64_t max_cells) {
+OPENMMNNP_HD Grid make_grid(const double* box9, const double* lo, const double* hi, double cutoff, int64_t max_cells) {
   Grid g;
   g.periodic = box9 != nullptr;
   g.error = 0;
@@ -108,7 +104,7 @@ NNP_HD inline Grid make_grid(const double* box9, const double* lo, const double*
       for (int r = 0; r < 3; ++r)
         for (int c = 0; c < 3; ++c) g.box[r][c] = r == c ? 1.0 : 0.0;  // keeps the rest finite
     }
-    const double(*b)[3] = g.box;
+    const double (*b)[3] = g.box;
     const double volume = b[0][0] * b[1][1] * b[2][2];
     // |b x c| and |c x a| for the lower-triangular box; |a x b| = ax * by.
     const double bc0 = b[1][1] * b[2][2], bc1 = -b[1][0] * b[2][2], bc2 = b[1][0] * b[2][1] - b[1][1] * b[2][0];
@@ -163,7 +159,7 @@ NNP_HD inline Grid make_grid(const double* box9, const double* lo, const double*
 }
 
 // Cell coordinate along d of a fractional coordinate already wrapped into [0, 1).
-NNP_HD inline int64_t cell_of(double f, int64_t n) {
+OPENMMNNP_HD int64_t cell_of(double f, int64_t n) {
   double c = floor(f * (double)n);
   if (!(c >= 0)) c = 0;  // also NaN
   if (c > (double)(n - 1)) c = (double)(n - 1);
@@ -172,7 +168,7 @@ NNP_HD inline int64_t cell_of(double f, int64_t n) {
 
 // Wrap an atom: fractional coordinates f (periodic: into [0,1), image k = floor(f)), cell coords.
 // Returns false when the atom lies more than kMaxWrap box lengths away (its k is then set to 0).
-NNP_HD inline bool locate(const Grid& g, const double r[3], int64_t cell[3], int32_t k[3]) {
+OPENMMNNP_HD bool locate(const Grid& g, const double r[3], int64_t cell[3], int32_t k[3]) {
   double f[3];
   bool near = true;
   if (g.periodic) {
@@ -193,14 +189,123 @@ NNP_HD inline bool locate(const Grid& g, const double r[3], int64_t cell[3], int
   return near;
 }
 
-// Half list keeps (i, j, s) with i < j, or i == j and the first nonzero shift positive.
-NNP_HD inline bool keep_pair(int64_t i, int64_t j, int32_t s0, int32_t s1, int32_t s2, bool full) {
-  if (i != j) return full || i < j;
-  if (s0 == 0 && s1 == 0 && s2 == 0) return false;
-  if (full) return true;
+// The cell list of one call, raw pointers (built by each device's kernels; atoms sorted by cell).
+template <typename T>
+struct Cells {
+  const int64_t* start;  // [num_cells + 1] first slot of each cell
+  const int64_t* atom;   // [N] atom index of each slot
+  const int64_t* cell;   // [N] linear cell (x n1 + y) n2 + z of each slot
+  const T* q;            // [N, 3] wrapped position r - k @ box of each slot
+  const int32_t* k;      // [N, 3] wrap k of each slot
+};
+
+// The wrapped position q = r - k @ box (box rows) of an atom at r with wrap k.
+template <typename T>
+OPENMMNNP_HD void wrapped_position(const Grid& g, const T r[3], const int32_t k[3], T q[3]) {
+  const T k0 = (T)k[0], k1 = (T)k[1], k2 = (T)k[2];
+  for (int d = 0; d < 3; ++d) q[d] = r[d] - (k0 * (T)g.box[0][d] + k1 * (T)g.box[1][d] + k2 * (T)g.box[2][d]);
+}
+
+// Is the image (s0, s1, s2) positive: its first nonzero component is? (A half list keeps an atom's
+// own images only with a positive shift: the negative one is the same pair reversed.)
+OPENMMNNP_HD bool positive_image(int32_t s0, int32_t s1, int32_t s2) {
   if (s0 != 0) return s0 > 0;
   if (s1 != 0) return s1 > 0;
   return s2 > 0;
+}
+
+// Cell coordinate c along an axis of n cells. Periodic: wrapped into [0, n), its image floor(c / n) in
+// `image`; not periodic: false when c lies outside the grid.
+OPENMMNNP_HD bool wrap_cell(bool periodic, int64_t n, int64_t& c, int64_t& image) {
+  if (!periodic) return c >= 0 && c < n;
+  image = floor_div(c, n);
+  c -= image * n;
+  return true;
+}
+
+// Visits every neighbour slot b of slot a that the list keeps: visit(b, s0, s1, s2) with the image
+// (s0, s1, s2) of b's cell, so that the pair vector is q_b - q_a + s @ box. The cells along z are
+// scanned in runs that are contiguous in memory (one image per run). Full list: every b within the
+// cutoff but a itself (zero image). Half list (one rule on every device): b > a, or b == a with a
+// positive image, so each unordered (slot pair, image) is visited once.
+OPENMMNNP_HD_TEMPLATE
+template <typename T, typename Visit>
+OPENMMNNP_HD void for_each_neighbor(const Grid& g, const Cells<T>& cl, const T box[9], T cutoff2, bool full, int64_t a,
+                                    Visit&& visit) {
+  const int64_t lin = cl.cell[a];
+  const int64_t ca[3] = {lin / (g.n[1] * g.n[2]), (lin / g.n[2]) % g.n[1], lin % g.n[2]};
+  const T qx = cl.q[3 * a], qy = cl.q[3 * a + 1], qz = cl.q[3 * a + 2];
+  for (int64_t ox = -g.m[0]; ox <= g.m[0]; ++ox) {
+    int64_t cx = ca[0] + ox, ix = 0;
+    if (!wrap_cell(g.periodic, g.n[0], cx, ix)) continue;
+    for (int64_t oy = -g.m[1]; oy <= g.m[1]; ++oy) {
+      int64_t cy = ca[1] + oy, iy = 0;
+      if (!wrap_cell(g.periodic, g.n[1], cy, iy)) continue;
+      const int64_t row = (cx * g.n[1] + cy) * g.n[2];
+      // Cells ca[2]-m .. ca[2]+m along z, in runs that are contiguous in memory (same image).
+      int64_t oz = -g.m[2];
+      while (oz <= g.m[2]) {
+        int64_t cz = ca[2] + oz, iz = 0, len;
+        if (g.periodic) {
+          iz = floor_div(cz, g.n[2]);
+          cz -= iz * g.n[2];
+          len = g.m[2] - oz + 1 < g.n[2] - cz ? g.m[2] - oz + 1 : g.n[2] - cz;
+          oz += len;
+        } else {
+          const int64_t lo = cz > 0 ? cz : 0, hi = ca[2] + g.m[2] < g.n[2] - 1 ? ca[2] + g.m[2] : g.n[2] - 1;
+          if (lo > hi) break;
+          cz = lo;
+          len = hi - lo + 1;
+          oz = g.m[2] + 1;  // one run covers everything
+        }
+        int64_t b = cl.start[row + cz];
+        const int64_t e = cl.start[row + cz + len];
+        const int32_t s0 = (int32_t)ix, s1 = (int32_t)iy, s2 = (int32_t)iz;
+        const bool zero_image = (s0 | s1 | s2) == 0;
+        if (!full && b <= a) b = (a < e && positive_image(s0, s1, s2)) ? a : a + 1;
+        const T tx = (T)s0 * box[0] + (T)s1 * box[3] + (T)s2 * box[6] - qx;
+        const T ty = (T)s0 * box[1] + (T)s1 * box[4] + (T)s2 * box[7] - qy;
+        const T tz = (T)s0 * box[2] + (T)s1 * box[5] + (T)s2 * box[8] - qz;
+        for (; b < e; ++b) {
+          const T dx = cl.q[3 * b] + tx, dy = cl.q[3 * b + 1] + ty, dz = cl.q[3 * b + 2] + tz;
+          if (dx * dx + dy * dy + dz * dz >= cutoff2) continue;
+          if (b == a && zero_image) continue;
+          visit(b, s0, s1, s2);
+        }
+      }
+    }
+  }
+}
+
+// One listed pair: atoms (first, second) and shift with r[second] - r[first] + shift @ box the pair vector.
+struct Pair {
+  int64_t first, second;
+  int32_t shift[3];
+};
+
+// The pair of slots a and b visited with image s. Since q = r - k @ box, r_j - r_i + (s + k_a - k_b) @ box
+// is the pair vector. A half list names it in the order i < j (the reversed pair has the opposite shift);
+// i == j only for a positive image, which is kept as it is.
+template <typename T>
+OPENMMNNP_HD Pair listed_pair(const Cells<T>& cl, int64_t a, int64_t b, int32_t s0, int32_t s1, int32_t s2, bool full) {
+  const int32_t* ka = cl.k + 3 * a;
+  const int32_t* kb = cl.k + 3 * b;
+  Pair p{cl.atom[a], cl.atom[b], {s0 + ka[0] - kb[0], s1 + ka[1] - kb[1], s2 + ka[2] - kb[2]}};
+  if (!full && p.first > p.second) {
+    const int64_t i = p.first;
+    p.first = p.second;
+    p.second = i;
+    for (int d = 0; d < 3; ++d) p.shift[d] = -p.shift[d];
+  }
+  return p;
+}
+
+// Writes pair p at output slot `at` (< max_pairs): int32 atoms (N < 2^31 is checked) and int16 shifts
+// (|shift| <= kMaxCellRange + 1 + 2 kMaxWrap < 2^15).
+OPENMMNNP_HD void store_pair(const Pair& p, int64_t at, int64_t max_pairs, int32_t* pairs, int16_t* shifts) {
+  pairs[at] = (int32_t)p.first;
+  pairs[max_pairs + at] = (int32_t)p.second;
+  for (int d = 0; d < 3; ++d) shifts[3 * at + d] = (int16_t)p.shift[d];
 }
 
 }  // namespace neighbors

@@ -9,8 +9,8 @@ namespace openmmnnp {
 namespace {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> neighbor_pairs_meta(const at::Tensor& positions, double cutoff,
-                                                                   const c10::optional<at::Tensor>& box, int64_t max_pairs,
-                                                                   bool /*full*/) {
+                                                                   const c10::optional<at::Tensor>& box,
+                                                                   int64_t max_pairs, bool /*full*/) {
   neighbors::check_arguments(positions, cutoff, box, max_pairs);
   const auto options = positions.options();
   return {at::empty({2, max_pairs}, options.dtype(at::kInt)), at::empty({max_pairs, 3}, options.dtype(at::kShort)),

@@ -20,20 +20,24 @@ using torch::autograd::variable_list;
 
 // The radial MLP travels through autograd as four tensors; without one (fused mode) they are
 // empty placeholders (Function::apply rejects undefined tensors).
-std::vector<at::Tensor> mlp_list(const at::Tensor& W1, const at::Tensor& b1, const at::Tensor& W2, const at::Tensor& b2) {
+std::vector<at::Tensor> mlp_list(const at::Tensor& W1, const at::Tensor& b1, const at::Tensor& W2,
+                                 const at::Tensor& b2) {
   if (W1.numel() == 0) return {};
   return {W1, b1, W2, b2};
 }
 
 void check_mlp(const char* op, at::TensorList mlp) {
   for (const at::Tensor& t : mlp)
-    TORCH_CHECK(!t.requires_grad(), op, ": the low-memory mode gives no gradients with respect to the radial MLP's "
-                "parameters (it is for inference); pass them detached, or train with the fused or torch implementation");
+    TORCH_CHECK(
+        !t.requires_grad(), op,
+        ": the low-memory mode gives no gradients with respect to the radial MLP's "
+        "parameters (it is for inference); pass them detached, or train with the fused or torch implementation");
 }
 
 void check_first_order(const char* op) {
   // create_graph=True runs backward with grad mode on; the backward ops have no derivative of their own.
-  TORCH_CHECK(!at::GradMode::is_enabled(), op, ": double backward (create_graph=True) is not supported; the op gives first "
+  TORCH_CHECK(!at::GradMode::is_enabled(), op,
+              ": double backward (create_graph=True) is not supported; the op gives first "
               "derivatives (forces) only; train with the torch implementation");
 }
 
@@ -42,9 +46,10 @@ at::Tensor undefined() { return at::Tensor(); }
 class ScoresFunction : public torch::autograd::Function<ScoresFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& queries, const at::Tensor& x, const at::Tensor& y,
-                            const at::Tensor& edge_weights, const at::Tensor& W1, const at::Tensor& b1, const at::Tensor& W2,
-                            const at::Tensor& b2, const at::Tensor& center, const at::Tensor& neighbor,
-                            const at::Tensor& cg_index, const at::Tensor& cg_value, int64_t heads) {
+                            const at::Tensor& edge_weights, const at::Tensor& W1, const at::Tensor& b1,
+                            const at::Tensor& W2, const at::Tensor& b2, const at::Tensor& center,
+                            const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value,
+                            int64_t heads) {
     const std::vector<at::Tensor> mlp = mlp_list(W1, b1, W2, b2);
     check_mlp("openmmnnp::se3_attention_scores", mlp);
     ctx->save_for_backward({queries, x, y, edge_weights, W1, b1, W2, b2, center, neighbor, cg_index, cg_value});
@@ -69,17 +74,17 @@ class ScoresFunction : public torch::autograd::Function<ScoresFunction> {
                              const at::Tensor&)>();
     auto [gq, gx, gy, gw] = op.call(s[0], s[1], s[2], s[3], mlp_list(s[4], s[5], s[6], s[7]), s[8], s[9], s[10], s[11],
                                     ctx->saved_data["heads"].toInt(), grads[0]);
-    return {gq, gx, gy, gw, undefined(), undefined(), undefined(), undefined(),
-            undefined(), undefined(), undefined(), undefined(), undefined()};
+    return {gq,          gx,          gy,          gw,          undefined(), undefined(), undefined(),
+            undefined(), undefined(), undefined(), undefined(), undefined(), undefined()};
   }
 };
 
 class MessagesFunction : public torch::autograd::Function<MessagesFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y,
-                            const at::Tensor& edge_weights, const at::Tensor& W1, const at::Tensor& b1, const at::Tensor& W2,
-                            const at::Tensor& b2, const at::Tensor& center, const at::Tensor& neighbor,
-                            const at::Tensor& cg_index, const at::Tensor& cg_value) {
+                            const at::Tensor& edge_weights, const at::Tensor& W1, const at::Tensor& b1,
+                            const at::Tensor& W2, const at::Tensor& b2, const at::Tensor& center,
+                            const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value) {
     const std::vector<at::Tensor> mlp = mlp_list(W1, b1, W2, b2);
     check_mlp("openmmnnp::se3_attention_messages", mlp);
     ctx->save_for_backward({attention, x, y, edge_weights, W1, b1, W2, b2, center, neighbor, cg_index, cg_value});
@@ -95,16 +100,16 @@ class MessagesFunction : public torch::autograd::Function<MessagesFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     check_first_order("openmmnnp::se3_attention_messages");
     const auto s = ctx->get_saved_variables();
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow("openmmnnp::se3_attention_messages_backward", "")
-                         .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
-                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, at::TensorList,
-                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                             const at::Tensor&)>();
+    static auto op =
+        c10::Dispatcher::singleton()
+            .findSchemaOrThrow("openmmnnp::se3_attention_messages_backward", "")
+            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+                const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, at::TensorList,
+                const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
     auto [ga, gx, gy, gw] =
         op.call(s[0], s[1], s[2], s[3], mlp_list(s[4], s[5], s[6], s[7]), s[8], s[9], s[10], s[11], grads[0]);
-    return {ga, gx, gy, gw, undefined(), undefined(), undefined(), undefined(),
-            undefined(), undefined(), undefined(), undefined()};
+    return {ga,          gx,          gy,          gw,          undefined(), undefined(),
+            undefined(), undefined(), undefined(), undefined(), undefined(), undefined()};
   }
 };
 
@@ -120,18 +125,21 @@ std::vector<at::Tensor> unpack(const char* op, at::TensorList mlp, const at::Ten
   return {mlp[0], mlp[1], mlp[2], mlp[3]};
 }
 
-at::Tensor scores_autograd(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& y, const at::Tensor& edge_weights,
-                           at::TensorList radial_mlp, const at::Tensor& center, const at::Tensor& neighbor,
-                           const at::Tensor& cg_index, const at::Tensor& cg_value, int64_t heads) {
+at::Tensor scores_autograd(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& y,
+                           const at::Tensor& edge_weights, at::TensorList radial_mlp, const at::Tensor& center,
+                           const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value,
+                           int64_t heads) {
   const auto m = unpack("openmmnnp::se3_attention_scores", radial_mlp, x);
-  return ScoresFunction::apply(queries, x, y, edge_weights, m[0], m[1], m[2], m[3], center, neighbor, cg_index, cg_value, heads);
+  return ScoresFunction::apply(queries, x, y, edge_weights, m[0], m[1], m[2], m[3], center, neighbor, cg_index,
+                               cg_value, heads);
 }
 
 at::Tensor messages_autograd(const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y,
                              const at::Tensor& edge_weights, at::TensorList radial_mlp, const at::Tensor& center,
                              const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value) {
   const auto m = unpack("openmmnnp::se3_attention_messages", radial_mlp, x);
-  return MessagesFunction::apply(attention, x, y, edge_weights, m[0], m[1], m[2], m[3], center, neighbor, cg_index, cg_value);
+  return MessagesFunction::apply(attention, x, y, edge_weights, m[0], m[1], m[2], m[3], center, neighbor, cg_index,
+                                 cg_value);
 }
 
 }  // namespace

@@ -7,21 +7,22 @@
 
 #include <vector>
 
-#include "se3_attention/edge_product.h"  // the register bounds the checks enforce
+#include "se3_attention/se3_attention.h"  // the register bounds the checks enforce
 
 namespace openmmnnp {
 namespace se3 {
 
 struct Dims {
-  int64_t N, C, D, E, P, K, B, H;  // atoms, channels, (L+1)^2, edges, paths, coupling entries, radial features, MLP width
-  bool mlp;                        // low-memory mode: edge weights recomputed from radial features
+  int64_t N, C, D, E, P, K, B,
+      H;     // atoms, channels, (L+1)^2, edges, paths, coupling entries, radial features, MLP width
+  bool mlp;  // low-memory mode: edge weights recomputed from radial features
 };
 
 // x [N, C, D], y [E, D], edge_weights [E, P C] (or radial features [E, B] with radial_mlp = [W1 [H, B],
 // b1 [H], W2 [P C, H], b2 [P C]]), center/neighbor [E] int64, cg_index [K, 4] int32, cg_value [K].
 inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& edge_weights,
-                         const std::vector<at::Tensor>& radial_mlp, const at::Tensor& center, const at::Tensor& neighbor,
-                         const at::Tensor& cg_index, const at::Tensor& cg_value) {
+                         const std::vector<at::Tensor>& radial_mlp, const at::Tensor& center,
+                         const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value) {
   TORCH_CHECK(x.dim() == 3, op, ": x must be [N, C, D], got ", x.sizes());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, ": x must be float32 or float64");
   Dims d{x.size(0), x.size(1), x.size(2), y.size(0), 0, cg_index.size(0), 0, 0, !radial_mlp.empty()};
@@ -30,8 +31,9 @@ inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& 
   // P C weights per edge: the columns of edge_weights, or the rows of W2 in the low-memory mode
   const int64_t PC = d.mlp ? (radial_mlp.size() == 4 && radial_mlp[2].dim() == 2 ? radial_mlp[2].size(0) : 0)
                            : (edge_weights.dim() == 2 ? edge_weights.size(1) : 0);
-  TORCH_CHECK(PC % d.C == 0 && PC / d.C >= 1 && PC / d.C <= kMaxPaths, op, ": the edge weights must hold P C values, 1 <= P <= ",
-              kMaxPaths, ", for C = ", d.C, " channels; got ", PC);
+  TORCH_CHECK(PC % d.C == 0 && PC / d.C >= 1 && PC / d.C <= kMaxPaths, op,
+              ": the edge weights must hold P C values, 1 <= P <= ", kMaxPaths, ", for C = ", d.C, " channels; got ",
+              PC);
   d.P = PC / d.C;
   TORCH_CHECK(y.dim() == 2 && y.size(1) == d.D, op, ": y must be [E, ", d.D, "], got ", y.sizes());
   for (const at::Tensor* t : {&y, &edge_weights, &cg_value}) {
@@ -55,8 +57,10 @@ inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& 
     TORCH_CHECK(W1.dim() == 2, op, ": W1 must be [H, B]");
     d.H = W1.size(0);
     d.B = W1.size(1);
-    TORCH_CHECK(d.H >= 1 && d.H <= kMaxHidden && d.B >= 1 && d.B <= kMaxRadial, op, ": in the low-memory mode the radial MLP "
-                "must be 1..", kMaxHidden, " wide on 1..", kMaxRadial, " radial features, got ", d.H, " and ", d.B);
+    TORCH_CHECK(d.H >= 1 && d.H <= kMaxHidden && d.B >= 1 && d.B <= kMaxRadial, op,
+                ": in the low-memory mode the radial MLP "
+                "must be 1..",
+                kMaxHidden, " wide on 1..", kMaxRadial, " radial features, got ", d.H, " and ", d.B);
     TORCH_CHECK(b1.dim() == 1 && b1.size(0) == d.H && W2.dim() == 2 && W2.size(0) == PC && W2.size(1) == d.H &&
                     b2.dim() == 1 && b2.size(0) == PC,
                 op, ": radial MLP shapes must be W1 [H, B], b1 [H], W2 [P C, H], b2 [P C] with P C = ", PC);
@@ -69,23 +73,47 @@ inline Dims check_inputs(const char* op, const at::Tensor& x, const at::Tensor& 
   return d;
 }
 
-inline void check_same(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef sizes, const at::Tensor& x) {
+// Channels per head: heads must divide the channels.
+inline int64_t check_heads(const char* op, const Dims& d, int64_t heads) {
+  TORCH_CHECK(heads >= 1 && d.C % heads == 0, op, ": heads must divide the ", d.C, " channels, got ", heads);
+  return d.C / heads;
+}
+
+// attention [E, heads] with x's dtype and device; returns the channels per head.
+inline int64_t check_attention(const char* op, const at::Tensor& attention, const Dims& d, const at::Tensor& x) {
+  TORCH_CHECK(attention.dim() == 2 && attention.size(0) == d.E, op, ": attention must be [E, heads], got ",
+              attention.sizes());
+  TORCH_CHECK(attention.scalar_type() == x.scalar_type() && attention.device() == x.device(), op,
+              ": attention must have x's dtype and device");
+  return check_heads(op, d, attention.size(1));
+}
+
+inline void check_same(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef sizes,
+                       const at::Tensor& x) {
   TORCH_CHECK(t.sizes() == sizes, op, ": ", name, " must be ", sizes, ", got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(), op, ": ", name, " must have x's dtype and device");
+  TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(), op, ": ", name,
+              " must have x's dtype and device");
 }
 
 // The inputs every kernel reads, contiguous and checked.
-struct Inputs {
+struct Contiguous {
   at::Tensor x, y, ew, center, neighbor, cgi, cgv;
   std::vector<at::Tensor> mlp;
   Dims d;
 };
 
-inline Inputs prepare_inputs(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
-                             at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor,
-                             const at::Tensor& cgi, const at::Tensor& cgv) {
-  Inputs in{x.contiguous(), y.contiguous(), ew.contiguous(), center.contiguous(), neighbor.contiguous(),
-            cgi.contiguous(), cgv.contiguous(), {}, {}};
+inline Contiguous contiguous_inputs(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
+                                    at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor,
+                                    const at::Tensor& cgi, const at::Tensor& cgv) {
+  Contiguous in{x.contiguous(),
+                y.contiguous(),
+                ew.contiguous(),
+                center.contiguous(),
+                neighbor.contiguous(),
+                cgi.contiguous(),
+                cgv.contiguous(),
+                {},
+                {}};
   for (const at::Tensor& t : mlp) in.mlp.push_back(t.contiguous());
   in.d = check_inputs(op, in.x, in.y, in.ew, in.mlp, in.center, in.neighbor, in.cgi, in.cgv);
   return in;
@@ -102,10 +130,19 @@ struct Pointers {
 };
 
 template <typename T>
-Pointers<T> pointers(const Inputs& in) {
-  Pointers<T> p{in.d, in.x.const_data_ptr<T>(), in.y.const_data_ptr<T>(), in.ew.const_data_ptr<T>(),
-                in.cgv.const_data_ptr<T>(), in.cgi.const_data_ptr<int32_t>(), in.center.const_data_ptr<int64_t>(),
-                in.neighbor.const_data_ptr<int64_t>(), nullptr, nullptr, nullptr, nullptr};
+Pointers<T> pointers(const Contiguous& in) {
+  Pointers<T> p{in.d,
+                in.x.const_data_ptr<T>(),
+                in.y.const_data_ptr<T>(),
+                in.ew.const_data_ptr<T>(),
+                in.cgv.const_data_ptr<T>(),
+                in.cgi.const_data_ptr<int32_t>(),
+                in.center.const_data_ptr<int64_t>(),
+                in.neighbor.const_data_ptr<int64_t>(),
+                nullptr,
+                nullptr,
+                nullptr,
+                nullptr};
   if (in.d.mlp) {
     p.W1 = in.mlp[0].const_data_ptr<T>();
     p.b1 = in.mlp[1].const_data_ptr<T>();

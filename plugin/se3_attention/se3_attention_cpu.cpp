@@ -1,9 +1,6 @@
-// CPU kernels of openmmnnp::se3_attention_scores/_messages and their backward (schemas in
-// registration.cpp, autograd in se3_attention_autograd.cpp).
-//
-//   scores   [E, H]    s[e, h]    = sum_{c in head h, o} q[i, c, o] k_e[c, o]
-//   messages [N, C, D] out[i, c, o] = sum_{e of i} a[e, h(c)] v_e[c, o]
-// with k_e, v_e the channel-wise tensor products of edge_product.h. Neither k_e nor v_e is ever
+// CPU kernels of openmmnnp::se3_attention_scores/_messages and their backward (math in
+// se3_attention.h, the functions the CUDA kernels call; schemas in registration.cpp, autograd in
+// se3_attention_autograd.cpp). Neither a key k_e nor a value v_e is ever
 // stored: each is built in registers for one (edge, channel), used and dropped, and rebuilt in the
 // backward. So the per-edge memory of a layer is its inputs: the edge weights [E, P C] (fused mode)
 // or nothing but the shared radial features (low-memory mode, weights recomputed by the MLP).
@@ -16,20 +13,17 @@
 
 #include <vector>
 
-#include "se3_attention/edge_product.h"
+#include "se3_attention/se3_attention.h"
 #include "se3_attention/se3_attention_checks.h"
 
 namespace openmmnnp {
 namespace se3 {
 namespace {
 
-template <typename T>
-using Problem = Pointers<T>;
-
 // The shared checks plus the range checks that need the data (CPU only: a kernel cannot raise).
-Inputs prepare(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew, at::TensorList mlp,
-               const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi, const at::Tensor& cgv) {
-  Inputs in = prepare_inputs(op, x, y, ew, mlp, center, neighbor, cgi, cgv);
+Contiguous prepare(const char* op, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew, at::TensorList mlp,
+                   const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi, const at::Tensor& cgv) {
+  Contiguous in = contiguous_inputs(op, x, y, ew, mlp, center, neighbor, cgi, cgv);
   const int32_t* idx = in.cgi.const_data_ptr<int32_t>();
   for (int64_t n = 0; n < in.d.K; ++n)
     TORCH_CHECK(idx[4 * n] >= 0 && idx[4 * n] < in.d.D && idx[4 * n + 1] >= 0 && idx[4 * n + 1] < in.d.D &&
@@ -38,8 +32,8 @@ Inputs prepare(const char* op, const at::Tensor& x, const at::Tensor& y, const a
   const int64_t* c = in.center.const_data_ptr<int64_t>();
   const int64_t* nb = in.neighbor.const_data_ptr<int64_t>();
   for (int64_t e = 0; e < in.d.E; ++e)
-    TORCH_CHECK(c[e] >= 0 && c[e] < in.d.N && nb[e] >= 0 && nb[e] < in.d.N, op, ": edge ", e, " joins atoms ", c[e], " and ",
-                nb[e], ", out of range for ", in.d.N, " atoms");
+    TORCH_CHECK(c[e] >= 0 && c[e] < in.d.N && nb[e] >= 0 && nb[e] < in.d.N, op, ": edge ", e, " joins atoms ", c[e],
+                " and ", nb[e], ", out of range for ", in.d.N, " atoms");
   return in;
 }
 
@@ -49,7 +43,9 @@ class NodeSums {
   NodeSums(const at::Tensor& like, int64_t N, int64_t C, int64_t D)
       : sums_(at::zeros({at::get_num_threads(), N, C, D}, like.options())), size_(N * C * D) {}
   template <typename T>
-  T* mine() { return sums_.mutable_data_ptr<T>() + at::get_thread_num() * size_; }
+  T* mine() {
+    return sums_.mutable_data_ptr<T>() + at::get_thread_num() * size_;
+  }
   at::Tensor total() const { return sums_.size(0) == 1 ? sums_[0] : sums_.sum(0); }
 
  private:
@@ -58,14 +54,22 @@ class NodeSums {
 };
 
 // Per-thread scratch of one edge, all channels at once in [D, C] / [P, C] layouts (channel innermost,
-// see edge_product.h): the neighbour's features transposed, the key or value, its gradient, and the
+// see se3_attention.h): the neighbour's features transposed, the key or value, its gradient, and the
 // edge weights, read in place ([E, P C] rows) or, in the low-memory mode, recomputed by the MLP.
 template <typename T>
 class EdgeScratch {
  public:
-  explicit EdgeScratch(const Problem<T>& p)
-      : p_(p), xt(p.d.D * p.d.C), kv(p.d.D * p.d.C), dkv(p.d.D * p.d.C), dxt(p.d.D * p.d.C),
-        wbuf(p.d.mlp ? p.d.P * p.d.C : 0), dwbuf(wbuf.size()), pre_(p.d.H), hidden_(p.d.H), dhidden_(p.d.H) {}
+  explicit EdgeScratch(const Pointers<T>& p)
+      : p_(p),
+        xt(p.d.D * p.d.C),
+        kv(p.d.D * p.d.C),
+        dkv(p.d.D * p.d.C),
+        dxt(p.d.D * p.d.C),
+        wbuf(p.d.mlp ? p.d.P * p.d.C : 0),
+        dwbuf(wbuf.size()),
+        pre_(p.d.H),
+        hidden_(p.d.H),
+        dhidden_(p.d.H) {}
 
   // Loads edge e: x_j transposed into xt, the weights into w. Then kv = its key or value.
   void start(int64_t e) {
@@ -105,7 +109,7 @@ class EdgeScratch {
   }
 
  private:
-  const Problem<T>& p_;
+  const Pointers<T>& p_;
   int64_t e_ = 0;
 
  public:
@@ -118,23 +122,19 @@ class EdgeScratch {
 
 constexpr int64_t kGrain = 64;
 
-int64_t check_heads(const char* op, const Dims& d, int64_t heads) {
-  TORCH_CHECK(heads >= 1 && d.C % heads == 0, op, ": heads must divide the ", d.C, " channels, got ", heads);
-  return d.C / heads;
-}
-
-at::Tensor scores_cpu(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& y, const at::Tensor& edge_weights,
-                      at::TensorList radial_mlp, const at::Tensor& center, const at::Tensor& neighbor,
-                      const at::Tensor& cg_index, const at::Tensor& cg_value, int64_t heads) {
+at::Tensor scores_cpu(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& y,
+                      const at::Tensor& edge_weights, at::TensorList radial_mlp, const at::Tensor& center,
+                      const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value,
+                      int64_t heads) {
   const char* op = "openmmnnp::se3_attention_scores";
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Contiguous in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   const Dims d = in.d;
   check_same(op, "queries", queries, in.x.sizes(), in.x);
   const int64_t per_head = check_heads(op, d, heads);
   const at::Tensor q = queries.contiguous();
   at::Tensor scores = at::zeros({d.E, heads}, in.x.options());
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = pointers<scalar_t>(in);
+    const Pointers<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* qp = q.const_data_ptr<scalar_t>();
     scalar_t* sp = scores.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, d.E, kGrain, [&](int64_t begin, int64_t end) {
@@ -142,11 +142,8 @@ at::Tensor scores_cpu(const at::Tensor& queries, const at::Tensor& x, const at::
       for (int64_t e = begin; e < end; ++e) {
         s.start(e);
         const scalar_t* qi = qp + p.center[e] * d.C * d.D;
-        for (int64_t c = 0; c < d.C; ++c) {
-          scalar_t dot = 0;
-          for (int64_t o = 0; o < d.D; ++o) dot += qi[c * d.D + o] * s.kv[o * d.C + c];
-          sp[e * heads + c / per_head] += dot;
-        }
+        for (int64_t c = 0; c < d.C; ++c)
+          sp[e * heads + c / per_head] += channel_dot(qi + c * d.D, 1, s.kv.data() + c, d.C, d.D);
       }
     });
   });
@@ -158,7 +155,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cpu(
     at::TensorList radial_mlp, const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cg_index,
     const at::Tensor& cg_value, int64_t heads, const at::Tensor& grad_scores) {
   const char* op = "openmmnnp::se3_attention_scores_backward";
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Contiguous in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   const Dims d = in.d;
   check_same(op, "queries", queries, in.x.sizes(), in.x);
   const int64_t per_head = check_heads(op, d, heads);
@@ -167,7 +164,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cpu(
   NodeSums grad_q(in.x, d.N, d.C, d.D), grad_x(in.x, d.N, d.C, d.D);
   at::Tensor grad_y = at::zeros_like(in.y), grad_ew = at::zeros_like(in.ew);
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = pointers<scalar_t>(in);
+    const Pointers<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* qp = q.const_data_ptr<scalar_t>();
     const scalar_t* gsp = gs.const_data_ptr<scalar_t>();
     scalar_t* gyp = grad_y.mutable_data_ptr<scalar_t>();
@@ -183,10 +180,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cpu(
         scalar_t* gqi = gq + i * d.C * d.D;
         for (int64_t c = 0; c < d.C; ++c) {
           const scalar_t g = gsp[e * heads + c / per_head];
-          for (int64_t o = 0; o < d.D; ++o) {
-            gqi[c * d.D + o] += g * s.kv[o * d.C + c];
-            s.dkv[o * d.C + c] = g * qi[c * d.D + o];
-          }
+          channel_add(g, s.kv.data() + c, d.C, gqi + c * d.D, 1, d.D);
+          channel_scale(g, qi + c * d.D, 1, s.dkv.data() + c, d.C, d.D);
         }
         s.backward(gyp, gwp, gx);
       }
@@ -195,19 +190,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scores_backward_cpu(
   return {grad_q.total(), grad_x.total(), grad_y, grad_ew};
 }
 
-at::Tensor messages_cpu(const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y, const at::Tensor& edge_weights,
-                        at::TensorList radial_mlp, const at::Tensor& center, const at::Tensor& neighbor,
-                        const at::Tensor& cg_index, const at::Tensor& cg_value) {
+at::Tensor messages_cpu(const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y,
+                        const at::Tensor& edge_weights, at::TensorList radial_mlp, const at::Tensor& center,
+                        const at::Tensor& neighbor, const at::Tensor& cg_index, const at::Tensor& cg_value) {
   const char* op = "openmmnnp::se3_attention_messages";
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Contiguous in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   const Dims d = in.d;
-  TORCH_CHECK(attention.dim() == 2 && attention.size(0) == d.E, op, ": attention must be [E, heads], got ", attention.sizes());
-  check_same(op, "attention", attention, attention.sizes(), in.x);
-  const int64_t heads = attention.size(1), per_head = check_heads(op, d, heads);
+  const int64_t per_head = check_attention(op, attention, d, in.x), heads = attention.size(1);
   const at::Tensor a = attention.contiguous();
   NodeSums out(in.x, d.N, d.C, d.D);
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = pointers<scalar_t>(in);
+    const Pointers<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* ap = a.const_data_ptr<scalar_t>();
     at::parallel_for(0, d.E, kGrain, [&](int64_t begin, int64_t end) {
       EdgeScratch<scalar_t> s(p);
@@ -218,10 +211,8 @@ at::Tensor messages_cpu(const at::Tensor& attention, const at::Tensor& x, const 
         if (!any) continue;
         s.start(e);
         scalar_t* row = sums + p.center[e] * d.C * d.D;
-        for (int64_t c = 0; c < d.C; ++c) {
-          const scalar_t ae = ap[e * heads + c / per_head];
-          for (int64_t o = 0; o < d.D; ++o) row[c * d.D + o] += ae * s.kv[o * d.C + c];
-        }
+        for (int64_t c = 0; c < d.C; ++c)
+          channel_add(ap[e * heads + c / per_head], s.kv.data() + c, d.C, row + c * d.D, 1, d.D);
       }
     });
   });
@@ -233,17 +224,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> messages_backward_cpu
     at::TensorList radial_mlp, const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cg_index,
     const at::Tensor& cg_value, const at::Tensor& grad_out) {
   const char* op = "openmmnnp::se3_attention_messages_backward";
-  Inputs in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
+  Contiguous in = prepare(op, x, y, edge_weights, radial_mlp, center, neighbor, cg_index, cg_value);
   const Dims d = in.d;
-  TORCH_CHECK(attention.dim() == 2 && attention.size(0) == d.E, op, ": attention must be [E, heads], got ", attention.sizes());
-  check_same(op, "attention", attention, attention.sizes(), in.x);
+  const int64_t per_head = check_attention(op, attention, d, in.x), heads = attention.size(1);
   check_same(op, "grad_out", grad_out, in.x.sizes(), in.x);
-  const int64_t heads = attention.size(1), per_head = check_heads(op, d, heads);
   const at::Tensor a = attention.contiguous(), G = grad_out.contiguous();
   NodeSums grad_x(in.x, d.N, d.C, d.D);
   at::Tensor grad_a = at::zeros_like(a), grad_y = at::zeros_like(in.y), grad_ew = at::zeros_like(in.ew);
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "openmmnnp::se3_attention", [&] {
-    const Problem<scalar_t> p = pointers<scalar_t>(in);
+    const Pointers<scalar_t> p = pointers<scalar_t>(in);
     const scalar_t* ap = a.const_data_ptr<scalar_t>();
     const scalar_t* gp = G.const_data_ptr<scalar_t>();
     scalar_t* gap = grad_a.mutable_data_ptr<scalar_t>();
@@ -257,12 +246,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> messages_backward_cpu
         const scalar_t* gi = gp + p.center[e] * d.C * d.D;
         for (int64_t c = 0; c < d.C; ++c) {
           const scalar_t ae = ap[e * heads + c / per_head];
-          scalar_t da = 0;
-          for (int64_t o = 0; o < d.D; ++o) {
-            da += gi[c * d.D + o] * s.kv[o * d.C + c];
-            s.dkv[o * d.C + c] = ae * gi[c * d.D + o];
-          }
-          gap[e * heads + c / per_head] += da;
+          gap[e * heads + c / per_head] += channel_dot(gi + c * d.D, 1, s.kv.data() + c, d.C, d.D);
+          channel_scale(ae, gi + c * d.D, 1, s.dkv.data() + c, d.C, d.D);
         }
         s.backward(gyp, gwp, gx);
       }

@@ -25,22 +25,23 @@ at::Tensor scores_meta(const at::Tensor& queries, const at::Tensor& x, const at:
 }
 
 Grads scores_backward_meta(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
-                           at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi,
-                           const at::Tensor& cgv, int64_t, const at::Tensor&) {
+                           at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor,
+                           const at::Tensor& cgi, const at::Tensor& cgv, int64_t, const at::Tensor&) {
   check("openmmnnp::se3_attention_scores_backward", x, y, ew, mlp, center, neighbor, cgi, cgv);
   return {at::empty_like(queries), at::empty_like(x), at::empty_like(y), at::empty_like(ew)};
 }
 
 at::Tensor messages_meta(const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
-                         at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi,
-                         const at::Tensor& cgv) {
+                         at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor,
+                         const at::Tensor& cgi, const at::Tensor& cgv) {
   check("openmmnnp::se3_attention_messages", x, y, ew, mlp, center, neighbor, cgi, cgv);
   return at::empty_like(x);
 }
 
-Grads messages_backward_meta(const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y, const at::Tensor& ew,
-                             at::TensorList mlp, const at::Tensor& center, const at::Tensor& neighbor, const at::Tensor& cgi,
-                             const at::Tensor& cgv, const at::Tensor&) {
+Grads messages_backward_meta(const at::Tensor& attention, const at::Tensor& x, const at::Tensor& y,
+                             const at::Tensor& ew, at::TensorList mlp, const at::Tensor& center,
+                             const at::Tensor& neighbor, const at::Tensor& cgi, const at::Tensor& cgv,
+                             const at::Tensor&) {
   check("openmmnnp::se3_attention_messages_backward", x, y, ew, mlp, center, neighbor, cgi, cgv);
   return {at::empty_like(attention), at::empty_like(x), at::empty_like(y), at::empty_like(ew)};
 }

@@ -49,6 +49,6 @@ def load_library() -> Path:
 
 
 def cuda_ops_available() -> bool:
-    """True when the op library was built with its CUDA kernels."""
+    """True when the op library was built with its CUDA kernels (every op has them, or none does)."""
     load_library()
-    return torch._C._dispatch_has_kernel_for_dispatch_key("openmmnnp::scale", "CUDA")
+    return torch._C._dispatch_has_kernel_for_dispatch_key("openmmnnp::neighbor_pairs", "CUDA")

@@ -41,27 +41,3 @@ def test_tf32_accuracy(water):
         torch.backends.cuda.matmul.allow_tf32 = previous
     error = (forces32.double() - forces64).pow(2).mean().sqrt() / forces64.pow(2).mean().sqrt()
     assert float(error) < 1e-2
-
-
-@pytest.mark.parametrize("low_memory", [False, True])
-def test_kernels_on_cuda_match_cpu_forward_and_backward(low_memory):
-    """The CUDA kernels (one thread per edge and channel, atomics) against the CPU ones, float64."""
-    from ops.test_se3_attention_ops import HEADS, problem
-
-    p = problem()
-    mlp = p["mlp"] if low_memory else []
-    names = ("q", "x", "y")
-    results = []
-    for device in ("cpu", "cuda"):
-        q, x, y = (p[k].to(device).requires_grad_(True) for k in names)
-        weights = (p["r"] if low_memory else p["w"]).to(device).requires_grad_(True)
-        attention = p["attention"].to(device).requires_grad_(True)
-        args = [t.to(device) for t in (p["center"], p["neighbor"], p["cg_index"], p["cg_value"])]
-        dev_mlp = [t.to(device) for t in mlp]
-        s = torch.ops.openmmnnp.se3_attention_scores(q, x, y, weights, dev_mlp, *args, HEADS)
-        m = torch.ops.openmmnnp.se3_attention_messages(attention, x, y, weights, dev_mlp, *args)
-        loss = (s * torch.linspace(-1, 1, s.numel(), dtype=s.dtype, device=device).view_as(s)).sum() + m.pow(2).sum()
-        grads = torch.autograd.grad(loss, (q, x, y, weights, attention))
-        results.append([t.detach().cpu() for t in (s, m) + grads])
-    for cpu, cuda in zip(*results):
-        torch.testing.assert_close(cuda, cpu, rtol=1e-10, atol=1e-12)

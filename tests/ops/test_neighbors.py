@@ -1,4 +1,5 @@
-"""openmmnnp.neighbor_pairs (cell list, CPU) against brute-force references."""
+"""openmmnnp.neighbor_pairs (cell list, CPU and CUDA) against brute-force references; CUDA against the CPU,
+its device error codes and CUDA-graph capture."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import openmmnnp
-from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
-from openmmnnp.ops.neighbors import check_neighbor_overflow, default_max_pairs, neighbor_pairs
+from openmmnnp.ops.reference import dense_neighbor_pairs
+from openmmnnp.ops.neighbors import (BAD_BOX, FAR_FROM_BOX, NON_FINITE_POSITIONS, check_neighbor_overflow, default_max_pairs,
+                                     neighbor_pairs)
 
 RECT = [[3.0, 0.0, 0.0], [0.0, 3.2, 0.0], [0.0, 0.0, 2.9]]
 TRICLINIC = [[3.0, 0.0, 0.0], [1.2, 3.1, 0.0], [-1.4, 1.5, 2.8]]  # reduced form
@@ -46,9 +48,15 @@ def image_reference(positions: torch.Tensor, cutoff: float, box: torch.Tensor, f
     return found
 
 
-def assert_same_as_dense(positions, cutoff, box, full):
+def on(device: str, *tensors):
+    """The tensors (or None) on device, for the op; results go back with .cpu()."""
+    return [t.to(device) if t is not None else None for t in tensors]
+
+
+def assert_same_as_dense(positions, cutoff, box, full, device="cpu"):
+    """The op on device against the dense oracle on the CPU."""
     ref = dense_neighbor_pairs(positions, cutoff, box, full=full)
-    ours = neighbor_pairs(positions, cutoff, box, max_pairs=int(ref[2]) + 7, full=full)
+    ours = [t.cpu() for t in neighbor_pairs(*on(device, positions), cutoff, *on(device, box), max_pairs=int(ref[2]) + 7, full=full)]
     assert int(ours[2]) == int(ref[2])
     assert (ours[0][:, int(ref[2]) :] == -1).all()
     assert pair_set(*ours) == pair_set(*ref)
@@ -58,11 +66,11 @@ def assert_same_as_dense(positions, cutoff, box, full):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("box", [RECT, TRICLINIC, None], ids=["rect", "triclinic", "none"])
 @pytest.mark.parametrize("full", [False, True])
-def test_random_matches_dense(dtype, box, full):
+def test_random_matches_dense(device, dtype, box, full):
     g = torch.Generator().manual_seed(1)
     positions = (torch.rand(250, 3, generator=g, dtype=torch.float64) * 5 - 1).to(dtype)  # many outside the box
     b = None if box is None else torch.tensor(box, dtype=dtype)
-    assert_same_as_dense(positions, 1.2, b, full)
+    assert_same_as_dense(positions, 1.2, b, full, device)
 
 
 def test_water_matches_dense():
@@ -80,15 +88,15 @@ def test_water_matches_dense():
 
 
 @pytest.mark.parametrize("box", [RECT, TRICLINIC], ids=["rect", "triclinic"])
-def test_cell_borders_and_outside_primary_box(box):
+def test_cell_borders_and_outside_primary_box(device, box):
     b = torch.tensor(box, dtype=torch.float64)
     # lattice points on exact fractions of the box (cell borders), moved by whole box vectors
     frac = torch.tensor(list(itertools.product([0.0, 0.25, 0.5, 0.75, 1.0 - 1e-12], repeat=3)), dtype=torch.float64)
     g = torch.Generator().manual_seed(2)
     images = torch.randint(-3, 4, frac.shape, generator=g).double()
     positions = (frac + images) @ b
-    assert_same_as_dense(positions, 0.9, b, False)
-    assert_same_as_dense(positions, 0.9, b, True)
+    assert_same_as_dense(positions, 0.9, b, False, device)
+    assert_same_as_dense(positions, 0.9, b, True, device)
 
 
 def test_cutoff_close_to_half_box():
@@ -100,11 +108,11 @@ def test_cutoff_close_to_half_box():
 
 @pytest.mark.parametrize("box", [RECT, TRICLINIC], ids=["rect", "triclinic"])
 @pytest.mark.parametrize("cutoff", [1.7, 3.5])  # larger than half the box, and than the box
-def test_small_box_lists_every_image(box, cutoff):
+def test_small_box_lists_every_image(device, box, cutoff):
     b = torch.tensor(box, dtype=torch.float64)
     positions = torch.rand(12, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 3
     for full in (False, True):
-        ours = neighbor_pairs(positions, cutoff, b, full=full)
+        ours = [t.cpu() for t in neighbor_pairs(*on(device, positions), cutoff, *on(device, b), full=full)]
         expected = image_reference(positions, cutoff, b, full)
         assert int(ours[2]) == len(expected)
         assert pair_set(*ours) == expected
@@ -276,3 +284,83 @@ def test_one_pass_and_two_pass_paths_agree(full):
     assert all(torch.equal(x, y) for x, y in zip(single, parallel))
     assert int(small[2]) == int(single[2])
     assert torch.equal(small[0], single[0][:, :1000]) and torch.equal(small[1], single[1][:1000])
+
+# Boxes of the CUDA-against-CPU tests (2000 atoms: many blocks and cells).
+CUDA_BOXES = {
+    "rect": RECT,
+    "triclinic": TRICLINIC,
+    "small": [[1.0, 0.0, 0.0], [0.3, 1.1, 0.0], [0.2, -0.4, 0.9]],  # smaller than 2 * cutoff: images
+    "none": None,
+}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("box", list(CUDA_BOXES), ids=list(CUDA_BOXES))
+@pytest.mark.parametrize("full", [False, True])
+def test_cuda_matches_cpu(cuda_device, dtype, box, full):
+    positions = (torch.rand(2000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 5 - 1).to(dtype)
+    b = None if CUDA_BOXES[box] is None else torch.tensor(CUDA_BOXES[box], dtype=dtype)
+    cutoff = 1.3 if box == "small" else 0.7
+    cpu = neighbor_pairs(positions, cutoff, b, max_pairs=400000, full=full)
+    cuda = neighbor_pairs(positions.cuda(), cutoff, None if b is None else b.cuda(), max_pairs=400000, full=full)
+    assert all(t.is_cuda for t in cuda)
+    assert int(cuda[2]) == int(cpu[2]) <= 400000
+    assert pair_set(*[t.cpu() for t in cuda]) == pair_set(*cpu)
+
+
+@pytest.mark.gpu
+def test_cuda_overflow_is_bounded(cuda_device):
+    positions = torch.rand(3000, 3, device="cuda", dtype=torch.float64) * 3
+    box = torch.eye(3, device="cuda", dtype=torch.float64) * 3
+    everything = pair_set(*[t.cpu() for t in neighbor_pairs(positions, 0.8, box, max_pairs=10**6)])
+    pairs, shifts, num_pairs = neighbor_pairs(positions, 0.8, box, max_pairs=100)
+    assert int(num_pairs) == len(everything)
+    assert pair_set(pairs.cpu(), shifts.cpu(), num_pairs.cpu()) <= everything
+    with pytest.raises(RuntimeError, match="larger max_pairs"):
+        check_neighbor_overflow(num_pairs, 100)
+
+
+@pytest.mark.gpu
+def test_cuda_bad_data_sets_error_codes(cuda_device):
+    positions = torch.rand(100, 3, device="cuda")
+    positions[7, 1] = float("nan")
+    pairs, _, num_pairs = neighbor_pairs(positions, 0.5, torch.eye(3, device="cuda"), max_pairs=1000)
+    assert int(num_pairs) == NON_FINITE_POSITIONS and (pairs == -1).all()
+    with pytest.raises(RuntimeError, match="NaN"):
+        check_neighbor_overflow(num_pairs, 1000)
+    bad_box = torch.tensor([[2.0, 0, 0], [1.5, 2.0, 0], [0, 0, 2.0]], device="cuda")
+    pairs, _, num_pairs = neighbor_pairs(torch.rand(100, 3, device="cuda"), 0.5, bad_box, max_pairs=1000)
+    assert int(num_pairs) == BAD_BOX and (pairs == -1).all()
+    with pytest.raises(RuntimeError, match="reduced"):
+        check_neighbor_overflow(num_pairs, 1000)
+    far = torch.rand(100, 3, device="cuda")
+    far[3, 2] = 20000.5
+    pairs, _, num_pairs = neighbor_pairs(far, 0.5, torch.eye(3, device="cuda"), max_pairs=1000)
+    assert int(num_pairs) == FAR_FROM_BOX and (pairs == -1).all()
+    with pytest.raises(RuntimeError, match="wrap the positions"):
+        check_neighbor_overflow(num_pairs, 1000)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_capture_and_replay(cuda_device):
+    g = torch.Generator().manual_seed(1)
+    box = torch.tensor(CUDA_BOXES["triclinic"], device="cuda")
+    static_positions = (torch.rand(1500, 3, generator=g) * 3).cuda()
+    # warm up on a side stream, as torch.cuda.graphs requires
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        neighbor_pairs(static_positions, 0.6, box, max_pairs=200000)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = neighbor_pairs(static_positions, 0.6, box, max_pairs=200000)
+    for _ in range(3):
+        new_positions = (torch.rand(1500, 3, generator=g) * 3).cuda()
+        static_positions.copy_(new_positions)
+        graph.replay()
+        torch.cuda.synchronize()
+        expected = neighbor_pairs(new_positions.cpu(), 0.6, box.cpu(), max_pairs=200000)
+        assert int(out[2]) == int(expected[2])
+        assert pair_set(*[t.cpu() for t in out]) == pair_set(*expected)

@@ -6,7 +6,7 @@ compressed model).
 environment row, the table look-up and G ⊗ R̂ in registers, reading only the valid pairs, and
 storing nothing per edge for the backward (which recomputes the edges). Forces come from autograd
 through the op's backward. ``embedding_contract`` keeps the unfused path (normalised environment
-tensors and the ``tabulate_fusion`` op), used as a reference.
+tensors and the reference op ``tabulate_fusion``), used as a reference.
 """
 
 from typing import List, Optional, Tuple
@@ -17,7 +17,7 @@ from openmmnnp import checks
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.ops.descriptor import se_a_descriptor
 from openmmnnp.ops.env_tabulate import env_tabulate
-from openmmnnp.ops.tabulate import tabulate_fusion
+from openmmnnp.ops.reference import tabulate_fusion
 
 
 class SeE2ACompressed(SeE2A):

@@ -35,11 +35,6 @@ class Frames:
     def __len__(self) -> int:
         return int(self.positions.shape[0])
 
-    def subset(self, index: np.ndarray) -> "Frames":
-        """The frames at ``index`` (same atoms)."""
-        return Frames(self.positions[index], self.box[index], self.energy[index], self.forces[index],
-                      self.types, list(self.type_map), self.temperature[index])
-
     def validate(self) -> None:
         """Raises ValueError if the arrays are inconsistent."""
         f, n = self.positions.shape[:2]

@@ -14,7 +14,7 @@ this is the same idea:
 
 with k = e^2 / (4 pi eps0) = 14.399645 eV angstrom and Z the atomic numbers of the type map.
 ``outer[a, b]`` is the shortest distance between atoms of types a and b in the training data
-(set by :func:`openmmnnp.training.statistics.set_repulsion_window`), so the prior is exactly zero
+(set by :func:`openmmnnp.training.statistics.set_distance_statistics`), so the prior is exactly zero
 on every training configuration and the network learns the teacher unchanged; ``inner`` is
 ``inner_fraction * outer``. V and w both fall monotonically with r, so the prior rises
 monotonically as a pair approaches and, being ZBL, rises steeply (O-O at 1.5 angstrom: ~4 eV).

@@ -1,11 +1,12 @@
-"""Python front ends of the compiled ``torch.ops.openmmnnp`` ops (TorchScript-compatible)."""
+"""Python front ends of the compiled ``torch.ops.openmmnnp`` ops (TorchScript-compatible).
 
-from openmmnnp.ops.dense_neighbors import dense_neighbor_pairs
+The reference ops (oracles and baselines for tests and benchmarks) live apart, in
+:mod:`openmmnnp.ops.reference`, and are not part of this API.
+"""
+
 from openmmnnp.ops.descriptor import se_a_descriptor
 from openmmnnp.ops.env_tabulate import env_tabulate
 from openmmnnp.ops.neighbors import neighbor_pairs
 from openmmnnp.ops.se3_attention import se3_attention_messages, se3_attention_scores
-from openmmnnp.ops.tabulate import tabulate_fusion
 
-__all__ = ["dense_neighbor_pairs", "env_tabulate", "neighbor_pairs", "se3_attention_messages", "se3_attention_scores", "se_a_descriptor",
-           "tabulate_fusion"]
+__all__ = ["env_tabulate", "neighbor_pairs", "se3_attention_messages", "se3_attention_scores", "se_a_descriptor"]

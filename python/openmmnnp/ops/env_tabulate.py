@@ -1,6 +1,6 @@
 """Compressed se_e2_a from the pair list in one fused op (TorchScript-compatible front end).
 
-See plugin/env_tabulate/env_tabulate.h for the math and the outputs, plugin/tabulate/tabulate_fusion.h
+See plugin/env_tabulate/env_tabulate.h for the math and the outputs, plugin/common/polynomial_table.h
 for the table layout and python/openmmnnp/compression/tables.py for how the tables are built.
 """
 

@@ -1,7 +1,7 @@
 """Fused edge kernels of the SE(3) attention layer (TorchScript-compatible front ends).
 
 Keys and values of every edge are channel-wise tensor products built in registers and never
-stored (see plugin/se3_attention/edge_product.h for the math and the coupling-entry layout).
+stored (see plugin/se3_attention/se3_attention.h for the math and the coupling-entry layout).
 First derivatives only (forces); double backward raises.
 """
 

@@ -12,13 +12,26 @@ from openmmnnp.models.se_e2_a import SeE2A
 
 
 @torch.no_grad()
-def frame_neighbors(model: SeE2A, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
-    """The model's full neighbour lists of each frame, padding cut off: (pairs [2, P_k], shifts [P_k, 3]) lists."""
+def frame_neighbors(model: torch.nn.Module, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
+                    check_capacity: bool = False) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """The model's full neighbour lists of each frame, padding cut off: (pairs [2, P_k], shifts [P_k, 3]) lists.
+
+    ``model`` is any model with ``neighbors(positions, box)`` (se_e2_a, SE3Attention); a box None: no
+    periodic boundaries. The lists are copies, so the padded capacity is freed. A frame with more pairs
+    than the model's capacity keeps the pairs that fit, unless ``check_capacity``.
+
+    Raises:
+        RuntimeError: with ``check_capacity``, a frame has more pairs than the model's pair capacity.
+    """
     pairs, shifts = [], []
-    for pos, box in zip(positions, boxes):
-        p, s, n = model.neighbors(pos, box)
-        pairs.append(p[:, : int(n[0])])
-        shifts.append(s[: int(n[0])])
+    for k, (pos, box) in enumerate(zip(positions, boxes)):
+        p, s, num_pairs = model.neighbors(pos, box)
+        n = min(int(num_pairs[0]), p.shape[1]) if not check_capacity else int(num_pairs[0])
+        if n > p.shape[1]:
+            raise RuntimeError(f"frame {k}: {n} pairs exceed the model's pair capacity {p.shape[1]}; "
+                               "increase sel (se_e2_a) or se3_max_neighbors (se3)")
+        pairs.append(p[:, :n].clone())
+        shifts.append(s[:n].clone())
     return pairs, shifts
 
 

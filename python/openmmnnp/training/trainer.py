@@ -23,7 +23,7 @@ from openmmnnp.data.frames import Frames, concatenate, load_frames
 from openmmnnp.models.se3_attention import SE3Attention
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.training.schedule import learning_rate, prefactor
-from openmmnnp.training.statistics import set_distance_statistics, set_energy_bias, set_statistics
+from openmmnnp.training.statistics import frame_neighbors, set_distance_statistics, set_energy_bias, set_statistics
 
 
 @dataclasses.dataclass
@@ -82,16 +82,8 @@ class FrameSet:
         self.forces = torch.from_numpy(frames.forces.astype(np.float32) * (to_energy / to_length))
         self.types = torch.from_numpy(frames.types.astype(np.int64))
         self.periodic = [bool(np.any(b)) for b in frames.box]  # a zero box: no periodic boundaries
-        self.pairs: List[torch.Tensor] = []
-        self.shifts: List[torch.Tensor] = []
-        for k in range(len(frames)):
-            pairs, shifts, num_pairs = model.neighbors(self.positions[k], self.box_of(k))
-            n = int(num_pairs[0])
-            if n > pairs.shape[1]:
-                raise RuntimeError(f"frame {k}: {n} pairs exceed the model's pair capacity {pairs.shape[1]}; "
-                                   "increase sel (se_e2_a) or se3_max_neighbors (se3)")
-            self.pairs.append(pairs[:, :n].clone())
-            self.shifts.append(shifts[:n].clone())
+        self.pairs, self.shifts = frame_neighbors(model, list(self.positions), [self.box_of(k) for k in range(len(frames))],
+                                                  check_capacity=True)
 
     def __len__(self) -> int:
         return int(self.positions.shape[0])

@@ -1,8 +1,17 @@
-"""All-pairs neighbour search in plain torch: O(N^2) time and memory.
+"""Reference ops: oracles and baselines, not part of the product API.
 
-This is the pattern most NNP codes use (cdist + masks). openmm-nnp keeps it as the
-oracle of the neighbour-list tests and as the N^2 baseline of the benchmarks; models use
-:func:`openmmnnp.ops.neighbor_pairs`. Same outputs and conventions as that function.
+Models and ``NNPForce`` never need these; the tests use them as oracles and the benchmarks as
+baselines. Everything here is reachable only as ``openmmnnp.ops.reference.*`` (none is in a public
+``__all__``):
+
+- :func:`dense_neighbor_pairs`: all-pairs neighbour search in plain torch, O(N^2) time and memory,
+  the pattern most NNP codes use (cdist + masks); the oracle of the neighbour-list tests and the N^2
+  baseline of the benchmarks. Same outputs and conventions as :func:`openmmnnp.ops.neighbor_pairs`.
+- :func:`tabulate_fusion`: the compressed embedding from precomputed normalised environment rows
+  (compiled op, ``plugin/reference/tabulate_fusion/``); the unfused path that the production op
+  ``env_tabulate`` is tested against.
+- :func:`scale`: y = factor * x (compiled op, ``plugin/reference/scale/``): a smoke test of the build,
+  the CPU/CUDA dispatch and the TorchScript -> TorchForce path, and the template of a new op.
 """
 
 from __future__ import annotations
@@ -10,6 +19,39 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
+
+
+def scale(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """factor * x by the compiled smoke-test op (differentiable, CPU and CUDA)."""
+    return torch.ops.openmmnnp.scale(x, factor)
+
+
+def tabulate_fusion(
+    table: torch.Tensor,
+    table_info: torch.Tensor,
+    s_hat: torch.Tensor,
+    r_hat: torch.Tensor,
+    center: torch.Tensor,
+    table_index: torch.Tensor,
+    num_atoms: int,
+) -> torch.Tensor:
+    """T[i, m, k] = Σ_{e: center[e] = i, table_index[e] >= 0} G_{table_index[e], m}(s_hat[e]) · r_hat[e, k].
+
+    G is evaluated from the polynomial tables (layout: plugin/common/polynomial_table.h) in registers
+    and accumulated at once (never stored). Differentiable with respect to ``s_hat`` and ``r_hat`` (first derivatives only).
+
+    Args:
+        table: [num_tables, num_intervals, M, 6] coefficients, same dtype as s_hat (float32/64).
+        table_info: [5] (lower, upper, upper2, stride, stride2).
+        s_hat: [E] embedding inputs.
+        r_hat: [E, 4] environment-matrix rows.
+        center: [E] int64 center atom of each edge, in [0, num_atoms) for valid edges.
+        table_index: [E] int64 net (type pair) of each edge; -1 marks a padded edge (skipped).
+        num_atoms: N.
+    Returns:
+        [N, M, 4]; the caller applies any normalisation (e.g. 1/Σsel).
+    """
+    return torch.ops.openmmnnp.tabulate_fusion(table, table_info, s_hat, r_hat, center, table_index, num_atoms)
 
 
 def minimum_image_shifts(delta: torch.Tensor, box: torch.Tensor) -> torch.Tensor:

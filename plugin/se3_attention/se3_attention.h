@@ -1,6 +1,10 @@
-// Shared by the CPU and CUDA kernels of openmmnnp::se3_attention_scores/_messages: the
-// channel-wise tensor product of one edge and one channel, forward and backward, and the radial
-// MLP of the low-memory mode, written once for host and device.
+// openmmnnp::se3_attention_scores/_messages: the math shared by the CPU and CUDA kernels, written once
+// for host and device: the channel-wise tensor product of one edge, forward and backward, what one
+// channel of an edge adds to a score or a message, and the radial MLP of the low-memory mode.
+//
+//   scores   [E, H]    s[e, h]      = sum_{c in head h, o} q[i, c, o] k_e[c, o]
+//   messages [N, C, D] out[i, c, o] = sum_{e of i} a[e, h(c)] v_e[c, o]
+// with k_e, v_e the keys and values below.
 //
 // Features are packed irreps x [N, C, D], D = (L+1)^2. For an edge i <- j with harmonics Y [D] and
 // channel-wise weights w [P, C] (one per path p = (l_in, l_f, l_out)), channel c of the edge's
@@ -16,31 +20,27 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef OPENMMNNP_HD
-#ifdef __CUDACC__
-#define OPENMMNNP_HD __host__ __device__ __forceinline__
-#else
-#define OPENMMNNP_HD inline
-#endif
-#endif
+#include "common/host_device.h"
 
 namespace openmmnnp {
 namespace se3 {
 
-constexpr int kMaxDim = 16;     // (L+1)^2 for L <= 3
-constexpr int kMaxPaths = 64;   // parity paths for L <= 3 are far fewer
-constexpr int kMaxHidden = 128; // radial MLP width in the low-memory mode
-constexpr int kMaxRadial = 64;  // radial features in the low-memory mode
+constexpr int kMaxDim = 16;      // (L+1)^2 for L <= 3
+constexpr int kMaxPaths = 64;    // parity paths for L <= 3 are far fewer
+constexpr int kMaxHidden = 128;  // radial MLP width in the low-memory mode
+constexpr int kMaxRadial = 64;   // radial features in the low-memory mode
 
 template <typename T>
-OPENMMNNP_HD T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
+OPENMMNNP_HD T sigmoid(T x) {
+  return T(1) / (T(1) + exp(-x));
+}
 
 // One edge, nc channels at once, channel index c innermost with unit stride (the CPU passes all C
 // channels in transposed [D, C] / [P, C] scratch so the loop vectorises; a CUDA thread passes one):
 //   out[o os + c] += sum_n g_n y[f_n] w[p_n ws + c] x[a_n xs + c]
 template <typename T>
-OPENMMNNP_HD void product(const int32_t* index, const T* value, int64_t K, const T* x, int64_t xs, const T* y, const T* w,
-                          int64_t ws, T* out, int64_t os, int64_t nc) {
+OPENMMNNP_HD void product(const int32_t* index, const T* value, int64_t K, const T* x, int64_t xs, const T* y,
+                          const T* w, int64_t ws, T* out, int64_t os, int64_t nc) {
   for (int64_t n = 0; n < K; ++n) {
     const int32_t* e = index + 4 * n;
     const T gy = value[n] * y[e[1]];
@@ -72,6 +72,28 @@ OPENMMNNP_HD void product_backward(const int32_t* index, const T* value, int64_t
     }
     dy[e[1]] += g * sum;
   }
+}
+
+// One channel of one edge, its D entries `s` apart in each array (a CUDA thread holds them in registers,
+// s = 1; the CPU's [D, C] scratch has s = C):
+// sum_o a[o as] b[o bs]: the channel's share of a score (q . k) and of d attention (dE/dout . v).
+template <typename T>
+OPENMMNNP_HD T channel_dot(const T* a, int64_t as, const T* b, int64_t bs, int64_t D) {
+  T dot = 0;
+  for (int64_t o = 0; o < D; ++o) dot += a[o * as] * b[o * bs];
+  return dot;
+}
+
+// dst[o ds] = f src[o ss]: a channel's d key (= d score x q) or d value (= attention x dE/dout).
+template <typename T>
+OPENMMNNP_HD void channel_scale(T f, const T* src, int64_t ss, T* dst, int64_t ds, int64_t D) {
+  for (int64_t o = 0; o < D; ++o) dst[o * ds] = f * src[o * ss];
+}
+
+// dst[o ds] += f src[o ss]: a channel's message (attention x value) and d q (d score x key).
+template <typename T>
+OPENMMNNP_HD void channel_add(T f, const T* src, int64_t ss, T* dst, int64_t ds, int64_t D) {
+  for (int64_t o = 0; o < D; ++o) dst[o * ds] += f * src[o * ss];
 }
 
 // Radial MLP layer 1 of one edge: pre = W1 r + b1 [H], hidden = silu(pre) [H]; W1 [H, B].

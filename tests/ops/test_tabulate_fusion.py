@@ -1,5 +1,5 @@
-"""The fused op torch.ops.openmmnnp.tabulate_fusion (CPU): forward and backward against the
-unfused torch expression, finite differences, padding, bad input."""
+"""The reference op torch.ops.openmmnnp.tabulate_fusion (CPU and CUDA): forward and backward against
+the unfused torch expression, finite differences, padding, bad input, CUDA against the CPU."""
 
 import math
 
@@ -7,10 +7,14 @@ import pytest
 import torch
 
 import openmmnnp  # noqa: F401  (loads the op library)
-from openmmnnp.ops import tabulate_fusion
+from openmmnnp.ops.reference import tabulate_fusion
 from openmmnnp.compression import build_tables, evaluate_table
 from compression.embedding_nets import embedding_net
-from compression.fusion_reference import random_problem, unfused_tabulate_fusion
+from ops.fusion_reference import random_problem, unfused_tabulate_fusion
+
+
+def on(device, problem):
+    return tuple(x.to(device) if isinstance(x, torch.Tensor) else x for x in problem)
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
@@ -42,15 +46,19 @@ def test_gradcheck_finite_differences():
     assert torch.autograd.gradcheck(lambda s_, r_: tabulate_fusion(table, info, s_, r_, center, ti, n), (s, r), eps=1e-6, atol=1e-7)
 
 
-def test_padding_contributes_nothing():
-    table, info, s, r, center, ti, n = random_problem(seed=7)
+def test_padding_contributes_nothing(device):
+    table, info, s, r, center, ti, n = on(device, random_problem(seed=7))
     pad = ti < 0
     assert pad.any()
     base = tabulate_fusion(table, info, s, r, center, ti, n)
     # Garbage in every padded slot: NaN inputs, out-of-range centers.
     s2, r2, c2 = s.clone(), r.clone(), center.clone()
     s2[pad], r2[pad], c2[pad] = math.nan, math.inf, 10**9
-    assert torch.equal(tabulate_fusion(table, info, s2, r2, c2, ti, n), base)
+    s2.requires_grad_(True)
+    out = tabulate_fusion(table, info, s2, r2, c2, ti, n)
+    assert torch.equal(out, base)
+    out.sum().backward()
+    assert torch.all(s2.grad[pad] == 0)
     # Same as dropping the padded edges altogether.
     keep = ~pad
     assert torch.allclose(tabulate_fusion(table, info, s[keep], r[keep], center[keep], ti[keep], n), base, atol=1e-13)
@@ -65,10 +73,10 @@ def test_sum_is_order_independent_and_deterministic():
     assert torch.equal(a, tabulate_fusion(table, info, s, r, center, ti, n))
 
 
-def test_extreme_inputs_stay_in_range():
-    table, info, s, r, center, ti, n = random_problem(num_edges=5, seed=1)
+def test_extreme_inputs_stay_in_range(device):
+    table, info, s, r, center, ti, n = on(device, random_problem(num_edges=5, seed=1))
     ti[:] = 0
-    s = torch.tensor([math.nan, math.inf, -math.inf, 1e300, -1e300], dtype=torch.float64)
+    s = torch.tensor([math.nan, math.inf, -math.inf, 1e300, -1e300], dtype=torch.float64, device=device)
     out = tabulate_fusion(table, info, s, r, center, ti, n)
     assert torch.isnan(out[center[0]]).all()  # NaN propagates to its atom
     only_inf = tabulate_fusion(table, info, s[1:2], r[1:2], center[1:2], ti[1:2], n)
@@ -128,3 +136,19 @@ def test_without_extrapolation_table_values_clamp_at_upper():
     assert torch.allclose(out[3], out[4])  # clamped beyond upper
     out[:, :, 0].sum().backward()
     assert torch.allclose(s.grad, slope.sum(1), atol=1e-12) and s.grad[3] == 0 and s.grad[4] == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("num_atoms, num_edges", [(7, 60), (300, 5000)])
+def test_cuda_matches_cpu(cuda_device, dtype, tol, num_atoms, num_edges):
+    cpu = random_problem(num_atoms=num_atoms, num_edges=num_edges, dtype=dtype, seed=11)
+    weight = torch.randn(num_atoms, cpu[0].shape[2], 4, dtype=dtype)
+    results = []
+    for table, info, s, r, center, ti, n in (cpu, on(cuda_device, cpu)):
+        s, r = s.clone().requires_grad_(True), r.clone().requires_grad_(True)
+        out = tabulate_fusion(table, info, s, r, center, ti, n)
+        (out * weight.to(out.device)).sum().backward()
+        results.append([out.detach().cpu(), s.grad.cpu(), r.grad.cpu()])
+    for a, b in zip(*results):
+        assert (a - b).abs().max() <= tol * max(1.0, a.abs().max().item())

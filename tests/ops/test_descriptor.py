@@ -1,4 +1,4 @@
-"""openmmnnp.se_a_descriptor (the fused D = T T[:axis]^T of compressed se_e2_a) against torch's bmm."""
+"""openmmnnp.se_a_descriptor (the fused D = T T[:axis]^T of compressed se_e2_a) against torch's bmm, CPU and CUDA."""
 
 from __future__ import annotations
 
@@ -15,20 +15,21 @@ def reference(t: torch.Tensor, axis: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("atoms, m, axis", [(7, 10, 4), (5, 6, 6), (3, 9, 1), (0, 8, 2)])
-def test_forward_and_gradient_equal_bmm(dtype, tol, atoms, m, axis):
+@pytest.mark.parametrize("atoms, m, axis", [(7, 10, 4), (5, 6, 6), (3, 9, 1), (0, 8, 2), (300, 100, 16)])
+def test_forward_and_gradient_equal_bmm(device, dtype, tol, atoms, m, axis):
+    """The op on `device` against the bmm form on the CPU (float64 sums for the float32 cases)."""
     torch.manual_seed(atoms * 100 + m * 10 + axis)
     t = torch.randn(atoms, m, 4, dtype=dtype)
     grad = torch.randn(atoms, m * axis, dtype=dtype)
-    x = t.clone().requires_grad_(True)
+    x = t.to(device).requires_grad_(True)
     d = se_a_descriptor(x, axis)
-    expected_d = reference(t, axis)
-    assert d.shape == (atoms, m * axis)
-    torch.testing.assert_close(d, expected_d, rtol=tol, atol=tol)
-    (g,) = torch.autograd.grad(d, x, grad)
-    y = t.clone().requires_grad_(True)
-    (expected_g,) = torch.autograd.grad(reference(y, axis), y, grad)
-    torch.testing.assert_close(g, expected_g, rtol=tol, atol=tol)
+    assert d.shape == (atoms, m * axis) and d.device.type == device
+    (g,) = torch.autograd.grad(d, x, grad.to(device))
+    y = t.double().requires_grad_(True)
+    expected_d = reference(y, axis)
+    (expected_g,) = torch.autograd.grad(expected_d, y, grad.double())
+    torch.testing.assert_close(d.cpu(), expected_d.detach().to(dtype), rtol=tol, atol=tol)
+    torch.testing.assert_close(g.cpu(), expected_g.to(dtype), rtol=tol, atol=tol)
 
 
 def test_non_contiguous_input():
