@@ -41,6 +41,9 @@ def test_max_force_deviation_is_the_largest_atomic_spread():
     assert np.allclose(max_force_deviation([base, shifted]), [0.0, 2.5])
     with pytest.raises(ValueError, match="at least 2 models"):
         max_force_deviation([base])
+    failed = shifted.copy()
+    failed[0] = np.nan  # a model that raised on frame 0 (model_forces(..., failed_as_nan=True))
+    assert max_force_deviation([base, failed]).tolist() == [np.inf, 2.5]
 
 
 def test_learn_miniature_round_trains_explores_selects_and_labels(tmp_path, water_teacher):

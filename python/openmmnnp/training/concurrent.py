@@ -341,7 +341,7 @@ def _ensemble_deviation(member_dirs: Sequence[str], explored: Dict[str, np.ndarr
 
     if len(explored["positions"]) == 0:
         return np.zeros(0)
-    forces = [model_forces(load_trained(path), explored["positions"], explored["boxes"], types)
+    forces = [model_forces(load_trained(path), explored["positions"], explored["boxes"], types, failed_as_nan=True)
               for path in tqdm(member_dirs, desc=f"round {r}: ensemble forces", disable=not progress)]
     return max_force_deviation(forces)
 

@@ -20,10 +20,13 @@ import torch
 from openmmnnp import units
 
 
-def model_forces(model: torch.nn.Module, positions: np.ndarray, boxes: Optional[np.ndarray], types: np.ndarray) -> np.ndarray:
+def model_forces(model: torch.nn.Module, positions: np.ndarray, boxes: Optional[np.ndarray], types: np.ndarray,
+                 failed_as_nan: bool = False) -> np.ndarray:
     """Forces [F, N, 3] kJ/mol/nm of a contract model (file-loaded or eager) on frames [F, N, 3] nm.
 
-    ``boxes`` [F, 3, 3] nm (an all-zero box or None: no periodic boundaries).
+    ``boxes`` [F, 3, 3] nm (an all-zero box or None: no periodic boundaries). With ``failed_as_nan``, a
+    frame on which the model raises (e.g. more neighbours than its capacity: a collapsed frame) gets NaN
+    forces instead of stopping the evaluation.
     """
     to_length = 1.0 / units.length_factor(model.length_unit)
     to_force = units.energy_factor(model.energy_unit) * to_length
@@ -35,16 +38,23 @@ def model_forces(model: torch.nn.Module, positions: np.ndarray, boxes: Optional[
         box = None
         if boxes is not None and np.any(boxes[k]):
             box = torch.from_numpy(np.asarray(boxes[k], np.float64) * to_length).to(dtype)
-        energy = model(pos, box, type_tensor)
-        (grad,) = torch.autograd.grad(energy, pos)
+        try:
+            energy = model(pos, box, type_tensor)
+            (grad,) = torch.autograd.grad(energy, pos)
+        except RuntimeError:
+            if not failed_as_nan:
+                raise
+            forces[k] = np.nan
+            continue
         forces[k] = -grad.double().numpy() * to_force
     return forces
 
 
 def max_force_deviation(forces: Sequence[np.ndarray]) -> np.ndarray:
-    """sigma_f [F] (units of the forces) from each model's forces [F, N, 3] on the same frames."""
+    """sigma_f [F] (units of the forces) from each model's forces [F, N, 3] on the same frames; inf where a
+    model's forces are not finite (it failed on that frame)."""
     stacked = np.stack(forces)  # [K, F, N, 3]
     if stacked.shape[0] < 2:
         raise ValueError(f"max_force_deviation: needs at least 2 models, got {stacked.shape[0]}")
     spread = ((stacked - stacked.mean(axis=0)) ** 2).sum(axis=-1).mean(axis=0)  # [F, N]
-    return np.sqrt(spread.max(axis=-1))
+    return np.where(np.isfinite(spread).all(axis=-1), np.sqrt(np.where(np.isfinite(spread), spread, 0.0).max(axis=-1)), np.inf)
