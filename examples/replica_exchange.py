@@ -42,6 +42,7 @@ from openmmnnp.replica import (NNPParallelTemperingSampler, Placement, ReplicaEr
                                StrictLangevinDynamicsMove, choose_platform, default_threads, mpi_placement)
 from openmmnnp.replica.mixing import plot_mixing  # noqa: E402
 from openmmnnp.replica.sampler import error_line  # noqa: E402
+from openmmnnp.replica.storage import create_storage  # noqa: E402
 
 DEFAULT_MODEL = "water-se_e2_a-compressed"
 
@@ -116,8 +117,8 @@ def nnp_water_system(model: Path, topology: app.Topology, check_every: int) -> o
     return system
 
 
-def new_sampler(args: argparse.Namespace, placement: Placement, reporter: MultiStateReporter) -> NNPParallelTemperingSampler:
-    """Creates the storage and a sampler whose replicas start from one water box."""
+def create(args: argparse.Namespace, placement: Placement) -> None:
+    """Creates the storage: every replica starts from the same water box."""
     path = model_path(args.model)
     topology, positions = water_box(args.box_edge)
     system = nnp_water_system(path, topology, args.check_every)
@@ -130,18 +131,19 @@ def new_sampler(args: argparse.Namespace, placement: Placement, reporter: MultiS
                                           online_analysis_interval=None)
     reference = states.ThermodynamicState(system, temperature=args.temperatures[0] * unit.kelvin)
     start = states.SamplerState(positions * unit.nanometer, box_vectors=system.getDefaultPeriodicBoxVectors())
-    sampler.create(reference, start, reporter, temperatures=[t * unit.kelvin for t in args.temperatures],
-                   n_temperatures=len(args.temperatures))
-    return sampler
+    temperatures = [t * unit.kelvin for t in args.temperatures]
+    create_storage(args.storage, args.checkpoint_interval,
+                   lambda reporter: sampler.create(reference, start, reporter, temperatures=temperatures,
+                                                   n_temperatures=len(temperatures)))
 
 
-def resumed_sampler(args: argparse.Namespace, placement: Placement, reporter: MultiStateReporter) -> NNPParallelTemperingSampler:
+def open_sampler(args: argparse.Namespace, placement: Placement, reporter: MultiStateReporter) -> NNPParallelTemperingSampler:
     """The sampler at the last checkpoint of the storage, to run on to --iterations."""
     sampler = NNPParallelTemperingSampler.from_storage(reporter)
     if args.iterations < sampler.iteration:
         raise ValueError(f"{args.storage} already holds {sampler.iteration} iterations, more than --iterations "
                          f"{args.iterations}")
-    if placement.rank == 0:
+    if args.resume and placement.rank == 0:
         print(f"resuming {args.storage} at iteration {sampler.iteration} (system and temperatures from the storage)",
               flush=True)
     sampler.number_of_iterations = args.iterations  # a stored option: written to the storage
@@ -156,16 +158,19 @@ def run(args: argparse.Namespace, placement: Placement) -> int:
         raise FileNotFoundError(f"--resume: the storage {args.storage} does not exist")
     if not args.resume and Path(args.storage).exists():
         raise FileExistsError(f"the storage {args.storage} exists: pass --resume to continue it, or another --storage")
-    # The checkpoint interval of an existing storage is read from it.
-    reporter = MultiStateReporter(args.storage, checkpoint_interval=args.checkpoint_interval)
+    if not args.resume:
+        create(args, placement)
+    reporter = MultiStateReporter(args.storage)  # its checkpoint interval is read from the file
     try:
-        sampler = resumed_sampler(args, placement, reporter) if args.resume else new_sampler(args, placement, reporter)
-        # One cache per use, on this rank's platform (openmmtools' default is a process-wide cache on
-        # the fastest platform); separate caches also keep a resumed run from reusing stale Contexts.
-        sampler.energy_context_cache = cache.ContextCache(platform=choice.platform, platform_properties=choice.properties,
-                                                          capacity=None, time_to_live=None)
-        sampler.sampler_context_cache = cache.ContextCache(platform=choice.platform, platform_properties=choice.properties,
-                                                           capacity=None, time_to_live=None)
+        sampler = open_sampler(args, placement, reporter)
+        # One Context per rank, on this rank's platform and GPU (openmmtools' default cache picks the
+        # fastest platform and device 0). All temperatures share it, moves and energies too
+        # (capacity 1 evicts the one the very first energies create), so each rank holds one copy
+        # of the model and its buffers, and warms TorchScript up once.
+        contexts = cache.ContextCache(platform=choice.platform, platform_properties=choice.properties,
+                                      capacity=1, time_to_live=None)
+        sampler.energy_context_cache = contexts
+        sampler.sampler_context_cache = contexts
         first, started, warm, done = iterate(sampler, args.iterations, placement)
     finally:
         reporter.close()  # on rank 0 it holds the files open; the last complete iteration stays readable

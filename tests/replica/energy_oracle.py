@@ -13,6 +13,7 @@ import numpy as np
 import openmm
 import openmm.app as app
 import openmm.unit as unit
+import torch
 
 import openmmnnp
 from openmmtools.multistate import MultiStateReporter
@@ -63,12 +64,17 @@ def reduced_energies(storage: Path, model: Path, topology: app.Topology) -> tupl
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     betas = np.array([1.0 / (R_KJ_PER_MOL_K * s.temperature.value_in_unit(unit.kelvin)) for s in thermodynamic_states])
     recomputed = np.empty_like(stored)
-    for iteration, sampler_states in enumerate(samples):
-        for replica, sample in enumerate(sampler_states):
-            context.setPeriodicBoxVectors(*sample.box_vectors)
-            context.setPositions(sample.positions)
-            energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-            recomputed[iteration, replica, :] = betas * energy
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the runs: the model's float32 sums then add up in the same order
+    try:
+        for iteration, sampler_states in enumerate(samples):
+            for replica, sample in enumerate(sampler_states):
+                context.setPeriodicBoxVectors(*sample.box_vectors)
+                context.setPositions(sample.positions)
+                energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+                recomputed[iteration, replica, :] = betas * energy
+    finally:
+        torch.set_num_threads(threads)
     return np.asarray(stored), recomputed
 
 

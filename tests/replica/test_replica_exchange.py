@@ -93,27 +93,40 @@ def test_existing_storage_needs_resume_and_resume_needs_storage(three_iterations
     assert stored_iterations(folder / "rx.nc") == 3  # refused runs leave the storage as it was
 
 
-def test_killed_run_is_readable_and_resumes(tmp_path):
-    """SIGKILL in the middle of a run: MultiStateReporter reads the storage, and --resume finishes it."""
-    stderr_path = tmp_path / "stderr.txt"
-    with open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(command([*SMALL, *TEMPERATURES, "--iterations", "40", "--storage", "rx.nc"]),
-                                   stdout=subprocess.DEVNULL, stderr=stderr, env=environment(), cwd=tmp_path)
+def start_and_kill(folder, arguments: list[str], ready) -> str:
+    """Starts the example in ``folder``, SIGKILLs it once ``ready(stdout, stderr)`` holds; returns its stderr."""
+    out, err = folder / "stdout.txt", folder / "stderr.txt"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        process = subprocess.Popen(command(arguments), stdout=stdout, stderr=stderr, env=environment(), cwd=folder)
         deadline = time.monotonic() + 240
-        done = 0
-        while done < 2 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-            counts = re.findall(r"(\d+)/40 \[", stderr_path.read_text(errors="replace"))
-            done = max((int(c) for c in counts), default=0)
+        while not ready(out.read_text(errors="replace"), err.read_text(errors="replace")):
+            assert process.poll() is None and time.monotonic() < deadline, err.read_text()[-3000:]
+            time.sleep(0.1)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    assert done >= 2, stderr_path.read_text()[-3000:]
     assert process.returncode == -signal.SIGKILL
+    return err.read_text(errors="replace")
+
+
+def iterations_done(stderr: str) -> int:
+    """The progress bar's count of stored iterations (it advances after each is written)."""
+    return max((int(c) for c in re.findall(r"(\d+)/40 \[", stderr)), default=0)
+
+
+def test_killed_run_is_readable_and_resumes(tmp_path):
+    """SIGKILL while the storage is created, then in the middle of a run: no half-made storage is left,
+    MultiStateReporter reads the killed run's storage, and --resume finishes it."""
+    arguments = [*SMALL, *TEMPERATURES, "--iterations", "40", "--storage", "rx.nc"]
+    start_and_kill(tmp_path, arguments, lambda out, err: "waters (96 atoms)" in out)  # creating the storage
+    assert not (tmp_path / "rx.nc").exists() and not (tmp_path / "rx_checkpoint.nc").exists()
+
+    stderr = start_and_kill(tmp_path, arguments, lambda out, err: iterations_done(err) >= 2)
     killed_at = stored_iterations(tmp_path / "rx.nc")
-    assert 2 <= killed_at < 40
+    assert iterations_done(stderr) <= killed_at < 40
     total = killed_at + 1
     result = run_example([*SMALL, "--iterations", str(total), "--storage", "rx.nc", "--resume"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"resuming rx.nc at iteration {killed_at}" in result.stdout
     assert_consistent(tmp_path / "rx.nc", total)
 
 
@@ -122,7 +135,7 @@ def test_overflow_stops_the_run_naming_replica_and_state(tmp_path):
     result = run_example([*SMALL, *OVERFLOW_TEMPERATURES, "--iterations", "6", "--storage", "ov.nc", "--model", str(model),
                           "--check-every", "1"], cwd=tmp_path)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("replica_exchange.py: error on rank 0: ")]
+    errors = re.findall(r"replica_exchange\.py: error on rank 0: .*", result.stderr)
     assert len(errors) == 1, result.stderr[-3000:]
     assert re.search(r"propagating replica \d in " + re.escape(OVERFLOW_STATE) + r" at iteration \d: "
                      r"NNP overflow check failed: openmm-nnp \(call \d+\): ", errors[0]), errors[0]

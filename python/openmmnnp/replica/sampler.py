@@ -97,6 +97,14 @@ class NNPParallelTemperingSampler(ParallelTemperingSampler):
     default moves retry it and end with "NaN").
     """
 
+    _citations_shown = False  # openmmtools prints them at create and again at from_storage: once is enough
+
+    def _display_citations(self, overwrite_global: bool = False, citation_stack: Any = None) -> None:
+        if NNPParallelTemperingSampler._citations_shown and not overwrite_global:
+            return
+        NNPParallelTemperingSampler._citations_shown = True
+        super()._display_citations(overwrite_global=overwrite_global, citation_stack=citation_stack)
+
     def _replica_error(self, action: str, replica_id: int, error: BaseException) -> ReplicaError:
         state_id = int(self._replica_thermodynamic_states[replica_id])
         temperature = self._thermodynamic_states[state_id].temperature.value_in_unit(unit.kelvin)
