@@ -51,7 +51,9 @@ def compress(model: Model, stride: float = 0.01, extrapolate: float = 5.0, check
                                  list(model.neuron), int(model.axis_neuron), list(model.fitting_neuron),
                                  bool(model.type_one_side), placeholder, torch.zeros(5), check_frequency).to(dtype)
     missing, unexpected = compressed.load_state_dict(state, strict=False)
-    if unexpected or not {"table", "table_info"} <= set(missing) <= {"table", "table_info", "overflow_flags"}:
+    # Files from before the short-range prior have none: it stays inactive, as in the original.
+    optional = {"table", "table_info", "overflow_flags", "repulsion.prefactor", "repulsion.screening", "repulsion.outer"}
+    if unexpected or not {"table", "table_info"} <= set(missing) <= optional:
         raise ValueError(f"compress: the model's parameters do not match se_e2_a (missing {missing}, unexpected {unexpected})")
     nets = [copy.deepcopy(net).double() for net in compressed.embeddings]
     table, info = build_tables(nets, lower, upper, stride, extrapolate)

@@ -3,7 +3,7 @@
 Arrays (F frames of the same N atoms):
 
     positions    [F, N, 3] float32   nm
-    box          [F, 3, 3] float32   nm, rows = box vectors (OpenMM reduced form)
+    box          [F, 3, 3] float32   nm, rows = box vectors (OpenMM reduced form); all zeros: no box
     energy       [F]       float64   kJ/mol, total potential energy
     forces       [F, N, 3] float32   kJ/mol/nm
     types        [N]       int64     index into type_map

@@ -19,10 +19,9 @@ import openmm.app
 from openmm import unit
 
 from openmmnnp.data.frames import Frames, save_frames
+from openmmnnp.data.teacher import FRICTION_PER_PS, TIMESTEP_FS, Teacher, sample_teacher  # noqa: F401 (re-exported)
 
 TEACHER_CUTOFF_NM = 0.6
-TIMESTEP_FS = 0.5  # flexible O-H bonds vibrate with a ~9 fs period
-FRICTION_PER_PS = 1.0
 
 
 def reference_water_box(box_edge_nm: float) -> Tuple[openmm.System, openmm.app.Topology, np.ndarray]:
@@ -38,10 +37,6 @@ def reference_water_box(box_edge_nm: float) -> Tuple[openmm.System, openmm.app.T
     return box.system, box.topology, np.asarray(box.positions.value_in_unit(unit.nanometer))
 
 
-def _platform(name: str) -> openmm.Platform:
-    return openmm.Platform.getPlatformByName(name)
-
-
 def sample_water(box_edge_nm: float, temperatures: Sequence[float], frames_per_temperature: int,
                  interval_steps: int = 100, equilibration_steps: int = 4000, seed: int = 1,
                  platform: str = "CPU", progress: bool = True) -> Frames:
@@ -50,33 +45,9 @@ def sample_water(box_edge_nm: float, temperatures: Sequence[float], frames_per_t
     Returns frames with the teacher's total potential energy and forces (OpenMM units).
     """
     system, topology, start = reference_water_box(box_edge_nm)
-    symbols = [atom.element.symbol for atom in topology.atoms()]
-    type_map = sorted(set(symbols), key=lambda s: ["O", "H"].index(s) if s in ("O", "H") else 99)
-    types = np.array([type_map.index(s) for s in symbols], dtype=np.int64)
-    out = {k: [] for k in ("positions", "box", "energy", "forces", "temperature")}
-    for k, temperature in enumerate(temperatures):
-        integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
-                                                     TIMESTEP_FS * unit.femtosecond)
-        integrator.setRandomNumberSeed(seed * 1000 + k)
-        context = openmm.Context(system, integrator, _platform(platform))
-        context.setPositions(start)
-        openmm.LocalEnergyMinimizer.minimize(context, 10.0, 200)
-        context.setVelocitiesToTemperature(temperature * unit.kelvin, seed * 1000 + k)
-        integrator.step(equilibration_steps)
-        for f in range(frames_per_temperature):
-            integrator.step(interval_steps)
-            state = context.getState(getPositions=True, getForces=True, getEnergy=True, enforcePeriodicBox=True)
-            out["positions"].append(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
-            out["box"].append(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer))
-            out["energy"].append(state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
-            out["forces"].append(state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
-            out["temperature"].append(temperature)
-        if progress:
-            print(f"  {temperature:.0f} K: {frames_per_temperature} frames", flush=True)
-        del context, integrator
-    return Frames(np.array(out["positions"], np.float32), np.array(out["box"], np.float32),
-                  np.array(out["energy"], np.float64), np.array(out["forces"], np.float32), types, type_map,
-                  np.array(out["temperature"], np.float32))
+    teacher = Teacher(system, topology, ["O", "H"], platform)
+    return sample_teacher(teacher, start, temperatures, frames_per_temperature, interval_steps, equilibration_steps,
+                          seed, progress=progress)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

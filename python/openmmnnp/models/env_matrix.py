@@ -14,7 +14,12 @@ def smooth_weight(r: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tenso
 
 def smooth_switch(r: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tensor:
     """1 below rcut_smth, u^3 (-6u^2 + 15u - 10) + 1 between, 0 from rcut on (C2 at both ends)."""
-    u = ((r - rcut_smth) / (rcut - rcut_smth)).clamp(0.0, 1.0)
+    return switch_polynomial(((r - rcut_smth) / (rcut - rcut_smth)).clamp(0.0, 1.0))
+
+
+def switch_polynomial(u: torch.Tensor) -> torch.Tensor:
+    """u^3 (-6u^2 + 15u - 10) + 1 for u in [0, 1]: from 1 at u = 0 to 0 at u = 1, first and second
+    derivatives zero at both ends. The one switch of openmm-nnp (env matrix, envelopes, prior)."""
     return u * u * u * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0
 
 

@@ -21,6 +21,7 @@ import torch
 
 from openmmnnp.models.env_matrix import smooth_switch
 from openmmnnp.models.equivariant_layers import MLP, RadialBasis
+from openmmnnp.models.pair_repulsion import PairRepulsion
 from openmmnnp.models.se3_attention_layer import IMPLEMENTATIONS, SE3AttentionLayer
 from openmmnnp.models.spherical_harmonics import MAX_DEGREE, spherical_harmonics
 from openmmnnp.ops.neighbors import neighbor_pairs
@@ -61,6 +62,8 @@ class SE3Attention(torch.nn.Module):
         self.readout = MLP([channels, channels, 1])
         self.register_buffer("energy_bias", torch.zeros(self.ntypes))
         self.register_buffer("capacity_overflow", torch.zeros(1, dtype=torch.long))
+        # Short-range prior below the training data's shortest pairs (inactive until its window is set).
+        self.repulsion = PairRepulsion(self.type_map)
 
     def forward(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
         """positions [N, 3] angstrom, box [3, 3] rows or None, types [N] int64 -> energy [] eV."""
@@ -109,4 +112,5 @@ class SE3Attention(torch.nn.Module):
         h = torch.cat([scalars.unsqueeze(2), scalars.new_zeros(scalars.shape[0], self.channels, self.dim - 1)], dim=2)
         for layer in self.layers:
             h = layer(h, center, neighbor, y, radial, envelope, self.implementation)
-        return self.readout(h[:, :, 0]).squeeze(1) + self.energy_bias.index_select(0, types).to(h.dtype)
+        prior = self.repulsion.atomic_energies(positions, box, types, pairs, shifts)
+        return self.readout(h[:, :, 0]).squeeze(1) + self.energy_bias.index_select(0, types).to(h.dtype) + prior

@@ -32,6 +32,7 @@ import torch
 from openmmnnp import checks
 from openmmnnp.models.env_matrix import environment_rows
 from openmmnnp.models.networks import ResidualTanhNet
+from openmmnnp.models.pair_repulsion import PairRepulsion
 from openmmnnp.ops.neighbors import neighbor_pairs
 
 
@@ -105,6 +106,8 @@ class SeE2A(torch.nn.Module):
         self.flags_key = ""  # registry key for NNPCheckReporter (set by NNPForce); "": not registered
         # DeePMD's padded neighbour slots (None: they contribute nothing, as with davg = 0).
         self.register_buffer("empty_slot_term", None)
+        # Short-range prior below the training data's shortest pairs (inactive until its window is set).
+        self.repulsion = PairRepulsion(self.type_map)
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
         # An imported model's empty-slot term loads into a fresh model too (compress rebuilds one).
@@ -143,9 +146,9 @@ class SeE2A(torch.nn.Module):
 
     def atomic_energies_from_pairs(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
                                    pairs: torch.Tensor, shifts: torch.Tensor, num_pairs: torch.Tensor) -> torch.Tensor:
-        """Atomic energies [N] from a precomputed full pair list (training caches the lists)."""
+        """Atomic energies [N] from a precomputed full pair list (training caches the lists): network plus prior."""
         t = self.contracted_environment(positions, box, types, pairs, shifts, num_pairs)
-        return self.fit(t, types)
+        return self.fit(t, types) + self.repulsion.atomic_energies(positions, box, types, pairs, shifts)
 
     # ----- pieces (compression replaces contracted_environment) -----------------------------
     def contracted_environment(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor,
@@ -196,16 +199,20 @@ class SeE2A(torch.nn.Module):
         net_index = neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
         out = torch.zeros(num_atoms, self.neuron[-1], 4, dtype=r_hat.dtype, device=r_hat.device)
         static_shapes = r_hat.device.type != "cpu"  # no nonzero (a host sync) where CUDA graphs may run
+        outputs: List[torch.Tensor] = []
+        edge_lists: List[torch.Tensor] = []
         for k, net in enumerate(self.embeddings):
             selected = valid & (net_index == k)
             if static_shapes:  # every net on every edge, masked
                 g = net(s_hat.unsqueeze(1)) * selected.unsqueeze(1).to(r_hat.dtype)
                 out = out.index_add(0, center, g.unsqueeze(2) * r_hat.unsqueeze(1))
-            else:  # each net on its own edges only
+            else:  # each net on its own edges only, then one contraction per atom
                 edges = torch.nonzero(selected).squeeze(1)
-                g = net(s_hat.index_select(0, edges).unsqueeze(1))  # [e, M]
-                outer = g.unsqueeze(2) * r_hat.index_select(0, edges).unsqueeze(1)  # [e, M, 4]
-                out = out.index_add(0, center.index_select(0, edges), outer)
+                outputs.append(net(s_hat.index_select(0, edges).unsqueeze(1)))  # [e, M]
+                edge_lists.append(edges)
+        if not static_shapes:
+            edges = torch.cat(edge_lists)
+            out = contract_by_center(torch.cat(outputs), r_hat.index_select(0, edges), center.index_select(0, edges), num_atoms)
         return out / float(self.sel_total)
 
     def empty_slots(self, term: torch.Tensor, types: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -287,3 +294,25 @@ class SeE2A(torch.nn.Module):
         else:  # no host read here: the next check reports it
             checks.record_pairs(self.overflow_flags, num_pairs, capacity)
             checks.record_sel(self.overflow_flags, counts, self.sel_tensor)
+
+
+def contract_by_center(g: torch.Tensor, r: torch.Tensor, center: torch.Tensor, num_atoms: int) -> torch.Tensor:
+    """T_i = sum over the edges e of atom i of g_e (x) r_e: g [E, M], r [E, 4], center [E] -> [num_atoms, M, 4].
+
+    One batched product over a padded [num_atoms, K] layout of each atom's edges (K: the most
+    edges of any atom; empty slots read a zero row), as DeePMD lays out neighbours: on the CPU
+    this is ~4x faster, forward and double backward, than forming every edge's [M, 4] outer
+    product and scattering it, which training (double backward) pays on every step.
+    """
+    num_edges = g.shape[0]
+    counts = torch.bincount(center, minlength=num_atoms)
+    width = int(counts.max()) if num_edges > 0 else 0
+    order = torch.argsort(center, stable=True)
+    start = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(width, device=g.device).unsqueeze(0)
+    sorted_position = (start.unsqueeze(1) + slot).clamp(max=max(num_edges - 1, 0))
+    edge = order.index_select(0, sorted_position.flatten()).view(num_atoms, width)
+    index = torch.where(slot < counts.unsqueeze(1), edge, torch.full_like(edge, num_edges)).flatten()
+    g_padded = torch.cat([g, g.new_zeros(1, g.shape[1])]).index_select(0, index).view(num_atoms, width, g.shape[1])
+    r_padded = torch.cat([r, r.new_zeros(1, 4)]).index_select(0, index).view(num_atoms, width, 4)
+    return torch.bmm(g_padded.transpose(1, 2), r_padded)

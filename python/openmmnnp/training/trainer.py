@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from openmmnnp.data.frames import Frames, concatenate, load_frames
 from openmmnnp.models.se3_attention import SE3Attention
 from openmmnnp.models.se_e2_a import SeE2A
 from openmmnnp.training.schedule import learning_rate, prefactor
-from openmmnnp.training.statistics import set_energy_bias, set_statistics
+from openmmnnp.training.statistics import set_energy_bias, set_repulsion_window, set_statistics
 
 
 @dataclasses.dataclass
@@ -79,10 +79,11 @@ class FrameSet:
         self.energy = torch.from_numpy(frames.energy * to_energy)  # float64
         self.forces = torch.from_numpy(frames.forces.astype(np.float32) * (to_energy / to_length))
         self.types = torch.from_numpy(frames.types.astype(np.int64))
+        self.periodic = [bool(np.any(b)) for b in frames.box]  # a zero box: no periodic boundaries
         self.pairs: List[torch.Tensor] = []
         self.shifts: List[torch.Tensor] = []
         for k in range(len(frames)):
-            pairs, shifts, num_pairs = model.neighbors(self.positions[k], self.box[k])
+            pairs, shifts, num_pairs = model.neighbors(self.positions[k], self.box_of(k))
             n = int(num_pairs[0])
             if n > pairs.shape[1]:
                 raise RuntimeError(f"frame {k}: {n} pairs exceed the model's pair capacity {pairs.shape[1]}; "
@@ -93,13 +94,17 @@ class FrameSet:
     def __len__(self) -> int:
         return int(self.positions.shape[0])
 
+    def box_of(self, k: int) -> Optional[torch.Tensor]:
+        """Box [3, 3] of frame k in model units, None without periodic boundaries."""
+        return self.box[k] if self.periodic[k] else None
+
 
 def energy_and_forces(model: torch.nn.Module, data: FrameSet, k: int, create_graph: bool):
     """(energy [] eV, forces [N, 3] eV/angstrom) of frame k."""
     positions = data.positions[k].clone().requires_grad_(True)
     pairs = data.pairs[k]
     num_pairs = torch.tensor([pairs.shape[1]])
-    energy = model.atomic_energies_from_pairs(positions, data.box[k], data.types, pairs, data.shifts[k], num_pairs).sum()
+    energy = model.atomic_energies_from_pairs(positions, data.box_of(k), data.types, pairs, data.shifts[k], num_pairs).sum()
     (grad,) = torch.autograd.grad(energy, positions, create_graph=create_graph)
     return energy, -grad
 
@@ -170,8 +175,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> t
     else:
         if isinstance(model, SE3Attention):
             set_energy_bias(model, data.types, data.energy[train_frames])
+            set_repulsion_window(model, [data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
+                                 [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types)
         else:
-            set_statistics(model, [data.positions[k] for k in train_frames], [data.box[k] for k in train_frames],
+            set_statistics(model, [data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
                            [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames], data.types,
                            data.energy[train_frames])
         with open(csv_path, "w", newline="") as f:
