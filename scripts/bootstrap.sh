@@ -17,13 +17,15 @@ quiet() {  # some machines' pip configs warn about missing local indexes on ever
 }
 
 stamp="$venv/.openmmnnp-installed"
-inputs_hash="$(cd "$root" && cat pyproject.toml CMakeLists.txt $(find plugin -type f | sort) | sha256sum | cut -d' ' -f1)"
+# The editable install maps each Python module by name: a new module needs a reinstall, so the list
+# of module names (not their contents: edits are live) is part of the hash.
+inputs_hash="$(cd "$root" && { cat pyproject.toml CMakeLists.txt $(find plugin -type f | sort); find python -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs_hash" ]; then
   echo "[openmm-nnp] installing the pinned stack (torch, OpenMM, openmm-torch; first time: a few minutes)"
   # Build requirements first: the op library must be built against this torch (no build isolation),
   # so sdists among the dependencies (pdbfixer) build with this setuptools: it needs bdist_wheel.
   quiet "${pip[@]}" install "torch==2.12.1" "scikit-build-core>=0.10" "cmake>=3.24" ninja "setuptools>=70.1" wheel
   echo "[openmm-nnp] building the op library and installing openmm-nnp (about 2 minutes)"
-  quiet "${pip[@]}" install --no-build-isolation -e "$root[cpu,test,bench]"
+  quiet "${pip[@]}" install --no-build-isolation -e "$root[cpu,test,bench,mpi]"
   echo "$inputs_hash" > "$stamp"
 fi
