@@ -26,7 +26,7 @@ def zbl_oracle(r: float, z1: int, z2: int) -> float:
 @pytest.fixture
 def prior():
     p = PairRepulsion(["O", "H"]).double()
-    p.set_window(WINDOW)
+    p.set_window(0.75 * WINDOW, WINDOW)
     return p
 
 
@@ -34,7 +34,7 @@ def prior():
 def test_full_zbl_inside_the_window_zero_from_its_edge_and_monotonic(prior, a, b):
     z = {0: 8, 1: 1}
     outer = float(WINDOW[a, b])
-    inner = prior.inner_fraction * outer
+    inner = 0.75 * outer
     r = torch.linspace(0.3, outer + 1.0, 400, dtype=torch.float64)
     energy = prior.pair_energy(r, torch.full_like(r, a, dtype=torch.long), torch.full_like(r, b, dtype=torch.long)).numpy()
     inside = r.numpy() <= inner
@@ -77,6 +77,7 @@ def test_window_is_the_data_shortest_pairs_and_the_prior_is_zero_on_the_data(wat
         for a, c in itertools.product(range(2), range(2)):
             brute[a, c] = min(brute[a, c], r[np.ix_(types.numpy() == a, types.numpy() == c)].min())
     assert np.allclose(model.repulsion.outer.numpy(), brute, atol=1e-9)
+    assert np.allclose(model.repulsion.inner.numpy(), 0.75 * brute, atol=1e-9)
     assert float(model.min_neighbor_distance) == pytest.approx(brute.min())
     assert torch.equal(shortest_pairs(list(positions), list(box), pairs, shifts, types, 2), model.repulsion.outer)
     for pos, b, pair, shift in zip(positions, box, pairs, shifts):
@@ -87,6 +88,8 @@ def test_models_without_a_window_have_no_prior():
     prior = PairRepulsion(["O", "H"])
     assert not prior.active
     with pytest.raises(ValueError, match="symmetric non-negative"):
-        prior.set_window(torch.tensor([[1.0, 0.5], [0.4, 1.0]], dtype=torch.float64))
+        prior.set_window(torch.zeros(2, 2, dtype=torch.float64), torch.tensor([[1.0, 0.5], [0.4, 1.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="inner < outer"):
+        prior.set_window(torch.ones(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match="unknown element symbol 'Xx'"):
         PairRepulsion(["Xx"])

@@ -52,7 +52,7 @@ def compress(model: Model, stride: float = 0.01, extrapolate: float = 5.0, check
                                  bool(model.type_one_side), placeholder, torch.zeros(5), check_frequency).to(dtype)
     missing, unexpected = compressed.load_state_dict(state, strict=False)
     # Files from before the short-range prior and the fitting-input scaling: inactive / identity, as in the original.
-    optional = {"table", "table_info", "overflow_flags", "repulsion.prefactor", "repulsion.screening", "repulsion.outer",
+    optional = {"table", "table_info", "overflow_flags", "repulsion.prefactor", "repulsion.screening", "repulsion.inner", "repulsion.outer",
                 "fit_shift", "fit_scale"}
     if unexpected or not {"table", "table_info"} <= set(missing) <= optional:
         raise ValueError(f"compress: the model's parameters do not match se_e2_a (missing {missing}, unexpected {unexpected})")

@@ -13,12 +13,14 @@ this is the same idea:
     w_ab(r) = 1 below inner[a, b], 0 from outer[a, b] on, C2 switch between (env_matrix.switch_polynomial)
 
 with k = e^2 / (4 pi eps0) = 14.399645 eV angstrom and Z the atomic numbers of the type map.
-``outer[a, b]`` is the shortest distance between atoms of types a and b in the training data
-(set by :func:`openmmnnp.training.statistics.set_distance_statistics`), so the prior is exactly zero
-on every training configuration and the network learns the teacher unchanged; ``inner`` is
-``inner_fraction * outer``. V and w both fall monotonically with r, so the prior rises
+The window comes from the shortest distance d_ab between atoms of types a and b in the training
+data (:func:`openmmnnp.training.statistics.set_distance_statistics`): by default inner = 0.75 d_ab
+and outer = d_ab, so the prior is exactly zero on every training configuration and the network
+learns the teacher unchanged; a window reaching into the data (outer > d_ab) makes the network learn
+the teacher minus the prior there instead. V and w both fall monotonically with r, so the prior rises
 monotonically as a pair approaches and, being ZBL, rises steeply (O-O at 1.5 angstrom: ~4 eV).
-A model whose ``outer`` is all zero (e.g. one imported from DeePMD-kit) has no prior.
+A model whose ``outer`` is all zero (e.g. one imported from DeePMD-kit) has no prior. Both radii
+are buffers, so they travel with the state dict (compression, TorchScript files).
 
 Units: angstrom and eV (the units of the models that carry it).
 """
@@ -44,36 +46,40 @@ def atomic_number(symbol: str) -> int:
 
 
 class PairRepulsion(torch.nn.Module):
-    """ZBL repulsion of the type pairs, switched off from ``outer`` [T, T] (angstrom) on.
+    """ZBL repulsion of the type pairs, fully on below ``inner`` [T, T] and off from ``outer`` [T, T] (angstrom) on.
 
     Args:
         type_map: element symbol of each type (their atomic numbers set the ZBL strength).
-        inner_fraction: ``inner = inner_fraction * outer``: where the prior is fully on.
     """
 
     active: bool
 
-    def __init__(self, type_map: List[str], inner_fraction: float = 0.75) -> None:
+    def __init__(self, type_map: List[str]) -> None:
         super().__init__()
-        if not 0.0 < inner_fraction < 1.0:
-            raise ValueError(f"PairRepulsion: inner_fraction must be in (0, 1), got {inner_fraction}")
         z = torch.tensor([float(atomic_number(s)) for s in type_map], dtype=torch.float64)
-        self.inner_fraction = float(inner_fraction)
         self.register_buffer("prefactor", COULOMB_EV_ANGSTROM * z.unsqueeze(0) * z.unsqueeze(1))  # [T, T] eV angstrom
         zp = z**ZBL_EXPONENT
         self.register_buffer("screening", ZBL_SCREENING_LENGTH / (zp.unsqueeze(0) + zp.unsqueeze(1)))  # [T, T] angstrom
+        self.register_buffer("inner", torch.zeros(len(type_map), len(type_map), dtype=torch.float64))
         self.register_buffer("outer", torch.zeros(len(type_map), len(type_map), dtype=torch.float64))
         self.active = False
 
     @torch.jit.ignore
-    def set_window(self, outer: torch.Tensor) -> None:
-        """outer [T, T] angstrom (symmetric, >= 0; 0: no prior for that pair)."""
-        if outer.shape != self.outer.shape or not torch.equal(outer, outer.transpose(0, 1)) or bool((outer < 0).any()):
-            raise ValueError(f"PairRepulsion: outer must be a symmetric non-negative {tuple(self.outer.shape)} tensor, got {outer}")
+    def set_window(self, inner: torch.Tensor, outer: torch.Tensor) -> None:
+        """inner, outer [T, T] angstrom, symmetric, 0 <= inner < outer (outer 0: no prior for that pair)."""
+        for name, value in (("inner", inner), ("outer", outer)):
+            if value.shape != self.outer.shape or not torch.equal(value, value.transpose(0, 1)) or bool((value < 0).any()):
+                raise ValueError(f"PairRepulsion: {name} must be a symmetric non-negative {tuple(self.outer.shape)} tensor, got {value}")
+        if bool(((outer > 0) & (inner >= outer)).any()):
+            raise ValueError(f"PairRepulsion: need inner < outer where outer > 0, got inner {inner}, outer {outer}")
+        self.inner.copy_(inner)
         self.outer.copy_(outer)
         self.active = bool((outer > 0).any())
 
     def _load_from_state_dict(self, state_dict, prefix, *args) -> None:  # type: ignore[no-untyped-def]
+        if prefix + "outer" in state_dict and prefix + "inner" not in state_dict:
+            # Files from before ``inner`` was a buffer: it was 0.75 x outer.
+            state_dict[prefix + "inner"] = 0.75 * state_dict[prefix + "outer"]
         super()._load_from_state_dict(state_dict, prefix, *args)
         self.active = bool((self.outer > 0).any())
 
@@ -82,9 +88,9 @@ class PairRepulsion(torch.nn.Module):
         index = center_type * self.outer.shape[0] + neighbor_type
         dtype = r.dtype
         outer = self.outer.to(dtype).flatten().index_select(0, index)
+        inner = self.inner.to(dtype).flatten().index_select(0, index)
         screening = self.screening.to(dtype).flatten().index_select(0, index)
         prefactor = self.prefactor.to(dtype).flatten().index_select(0, index)
-        inner = self.inner_fraction * outer
         x = r / screening
         phi = (0.18175 * torch.exp(-3.19980 * x) + 0.50986 * torch.exp(-0.94229 * x)
                + 0.28022 * torch.exp(-0.40290 * x) + 0.02817 * torch.exp(-0.20162 * x))

@@ -37,7 +37,7 @@ def frame_neighbors(model: torch.nn.Module, positions: List[torch.Tensor], boxes
 
 def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
                    pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
-                   energies: torch.Tensor) -> None:
+                   energies: torch.Tensor, prior_window: Tuple[float, float] = (0.75, 1.0)) -> None:
     """Fills model.dstd, model.energy_bias, model.min_neighbor_distance and the prior's window from training frames.
 
     dstd per centre type: RMS of the radial column s and of the angular columns s x/r (davg
@@ -66,7 +66,7 @@ def set_statistics(model: SeE2A, positions: List[torch.Tensor], boxes: List[Opti
     dstd[dstd < 1e-2] = 1.0  # a type without neighbours keeps unit scale
     model.dstd.copy_(dstd)
     set_energy_bias(model, types, energies)
-    set_distance_statistics(model, positions, boxes, pairs, shifts, types)
+    set_distance_statistics(model, positions, boxes, pairs, shifts, types, prior_window)
     set_fitting_input_statistics(model, positions, boxes, pairs, shifts, types)
 
 
@@ -100,12 +100,15 @@ def set_fitting_input_statistics(model: SeE2A, positions: List[torch.Tensor], bo
 
 @torch.no_grad()
 def set_distance_statistics(model: torch.nn.Module, positions: List[torch.Tensor], boxes: List[Optional[torch.Tensor]],
-                            pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor) -> None:
+                            pairs: List[torch.Tensor], shifts: List[torch.Tensor], types: torch.Tensor,
+                            prior_window: Tuple[float, float] = (0.75, 1.0)) -> None:
     """What depends on the training data's shortest pairs, refreshed whenever the data grow (concurrent
     learning): the short-range prior's window and, for se_e2_a, ``min_neighbor_distance`` (where
-    compression starts its tables)."""
+    compression starts its tables). ``prior_window`` (inner, outer): the prior's radii as multiples of the
+    shortest distance of each type pair."""
     shortest = shortest_pairs(positions, boxes, pairs, shifts, types, model.repulsion.outer.shape[0])
-    model.repulsion.set_window(torch.where(torch.isfinite(shortest), shortest, torch.zeros_like(shortest)))
+    shortest = torch.where(torch.isfinite(shortest), shortest, torch.zeros_like(shortest))
+    model.repulsion.set_window(prior_window[0] * shortest, prior_window[1] * shortest)
     if hasattr(model, "min_neighbor_distance"):
         model.min_neighbor_distance.fill_(float(shortest.min()))
 

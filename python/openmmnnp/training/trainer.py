@@ -57,6 +57,8 @@ class TrainConfig:
     se3_heads: int = 2
     se3_max_neighbors: int = 80
     batch_frames: int = 1  # frames per step, evaluated as one graph
+    prior_inner: float = 0.75  # the short-range prior is fully on below this x the shortest pair of the data
+    prior_outer: float = 1.0  # and off from this x it on (> 1: it reaches into the data; models.pair_repulsion)
     init_model: str = ""  # model.pt of the same architecture to start from (warm start); "": from scratch
 
 
@@ -202,14 +204,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     else:
         frame_lists = ([data.positions[k] for k in train_frames], [data.box_of(k) for k in train_frames],
                        [data.pairs[k] for k in train_frames], [data.shifts[k] for k in train_frames])
+        window = (config.prior_inner, config.prior_outer)
         if config.init_model:  # warm start: keep the scales and bias its weights were trained with
             load_weights(model, config.init_model)
-            set_distance_statistics(model, *frame_lists, data.types)
+            set_distance_statistics(model, *frame_lists, data.types, window)
         elif isinstance(model, SE3Attention):
             set_energy_bias(model, data.types, data.energy[train_frames])
-            set_distance_statistics(model, *frame_lists, data.types)
+            set_distance_statistics(model, *frame_lists, data.types, window)
         else:
-            set_statistics(model, *frame_lists, data.types, data.energy[train_frames])
+            set_statistics(model, *frame_lists, data.types, data.energy[train_frames], window)
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "lr", "train_rmse_e_per_atom", "train_rmse_f", "val_rmse_e_per_atom",
                                     "val_rmse_f", "wall_s"])
