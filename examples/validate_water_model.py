@@ -26,6 +26,7 @@ from water_md_tools import PositionSampler, best_platform, first_peak, nnp_syste
 
 import openmmnnp  # noqa: E402
 from openmmnnp import units  # noqa: E402
+from openmmnnp.atomic_write import write_text  # noqa: E402
 from openmmnnp.data import load_frames  # noqa: E402
 from openmmnnp.data.water import FRICTION_PER_PS, TIMESTEP_FS, reference_water_box  # noqa: E402
 
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
     plot_rdfs(str(out / "rdf_oo_npt.png"), {"NNP se_e2_a": results["npt_nnp"].pop("rdf"),
                                             "flexible TIP3P (teacher)": results["npt_reference"].pop("rdf")},
               f"O-O RDF, NPT 300 K, {topology.getNumResidues()} waters")
-    (out / "validation.json").write_text(json.dumps(results, indent=1))
+    write_text(out / "validation.json", json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
     return 0
 

@@ -11,6 +11,7 @@ import openmm.app as app
 import openmm.unit as unit
 
 from openmmnnp import NNPForce
+from openmmnnp.atomic_write import atomic_path
 
 
 def best_platform(name: Optional[str] = None) -> openmm.Platform:
@@ -78,7 +79,8 @@ def plot_rdfs(path: str, curves: dict, title: str) -> None:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as temporary:  # a failed run keeps the previous plot
+        fig.savefig(temporary, dpi=120)
     plt.close(fig)
 
 
