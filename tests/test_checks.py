@@ -9,6 +9,7 @@ exactly from the model itself; the checks must fire at the first check at or aft
 from __future__ import annotations
 
 import math
+import uuid
 
 import numpy as np
 import openmm
@@ -150,20 +151,22 @@ def test_reporter_still_finds_its_models_after_an_xml_round_trip(narrow_model):
     assert simulation.currentStep == beyond
 
 
-def test_reporter_checks_every_context_of_its_force_not_only_the_newest(narrow_model):
-    """Each Context runs its own copy of the model. The flags registry used to keep one copy per force
-    (the newest Context's), so a reporter of an older Context read another Context's clean flags."""
-    _, beyond = events(narrow_model)
-    topology, system = topology_and_system()
-    system.addForce(NNPForce(narrow_model, topology, check_frequency=-1))
-    drifting = drift_simulation(narrow_model, reporter_interval=1, system=system)
-    resting = drift_simulation(narrow_model, system=system)
-    resting.context.setVelocities(np.zeros_like(WATERS_NM))
-    resting.step(1)  # its flags are registered after the drifting one's: the newest
-    with pytest.raises(openmm.OpenMMException, match="beyond the compression tables"):
-        with pytest.warns(RuntimeWarning):
-            drifting.step(STEPS)
-    assert drifting.currentStep == beyond
+def test_the_flag_registry_keeps_the_flags_of_every_copy_of_a_model():
+    """Every Context runs its own copy of the model, and under CUDA graphs each copy registers its
+    flags once, at capture. The registry kept one tensor per key (the last registered), so a reporter
+    read one Context's flags and never the others'; it now keeps every live copy."""
+    key = f"{uuid.uuid4().hex}|O,H|angstrom"
+    first, second = checks.new_flags(0.5, 6.0), checks.new_flags(0.5, 6.0)
+    for flags in (first, second, first, second):  # every call registers again: no duplicates
+        torch.ops.openmmnnp.register_flags(flags, key)
+
+    def registered():
+        keys, tensors = torch.ops.openmmnnp.registered_flags()
+        return sorted(t.data_ptr() for k, t in zip(keys, tensors) if k == key)
+
+    assert registered() == sorted([first.data_ptr(), second.data_ptr()])
+    torch.ops.openmmnnp.forget_flags(key)
+    assert registered() == []
 
 
 @pytest.mark.parametrize("model, outcome", [
