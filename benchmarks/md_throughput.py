@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openmmnnp.atomic_write import atomic_path
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import median_time, run_worker, water_box, water_topology  # noqa: E402
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"| {potential.name} | {edge:g} | - | {graphs} | {row['status']}: {row.get('message', '')} | | | | |", flush=True)
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
+        with atomic_path(args.csv) as temporary, open(temporary, "w", newline="") as f:
             writer = csv.DictWriter(f, FIELDS)
             writer.writeheader()
             for row in rows:

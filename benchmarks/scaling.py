@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openmmnnp.atomic_write import atomic_path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import available_memory_mb, reset_peak_rss, rss_mb, run_worker, trim_heap, water_box  # noqa: E402
 from potentials import REGISTRY, select  # noqa: E402
@@ -122,7 +124,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         for row in rows:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openmmnnp.atomic_write import atomic_path
+
 NUMERIC = ("edge_nm", "waters", "atoms", "median_s", "peak_mb", "resident_mb", "energy_kj_mol", "calls")
 
 
@@ -74,7 +76,8 @@ def plot(rows: list[dict], column: str, ylabel: str, path: Path) -> None:
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=100)
     plt.close(fig)
 
 

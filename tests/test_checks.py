@@ -9,6 +9,7 @@ exactly from the model itself; the checks must fire at the first check at or aft
 from __future__ import annotations
 
 import math
+import uuid
 
 import numpy as np
 import openmm
@@ -47,9 +48,13 @@ def topology_and_system():
     return topology, system
 
 
-def drift_simulation(model, check_frequency=None, reporter_interval=None, platform="Reference", properties=None):
-    topology, system = topology_and_system()
-    system.addForce(NNPForce(model, topology, check_frequency=check_frequency, properties=properties))
+def drift_simulation(model, check_frequency=None, reporter_interval=None, platform="Reference", properties=None,
+                     system=None):
+    """The second water drifts into the first. ``system``: one that already holds the NNPForce (else a new one)."""
+    topology, new_system = topology_and_system()
+    if system is None:
+        system = new_system
+        system.addForce(NNPForce(model, topology, check_frequency=check_frequency, properties=properties))
     integrator = openmm.CustomIntegrator(DT_PS)
     integrator.addGlobalVariable("e", 0.0)
     integrator.addComputeGlobal("e", "energy")  # evaluates the model once per step
@@ -128,6 +133,69 @@ def test_reporter_raises_at_its_first_report_after_leaving_the_table(narrow_mode
             simulation.step(STEPS)
     # The report after step n sees the calls of steps 1..n (call k sees step k-1's positions).
     assert simulation.currentStep == first_check_at_or_after(beyond, interval)
+
+
+def test_reporter_still_finds_its_models_after_an_xml_round_trip(narrow_model):
+    """OpenMM does not serialise force names. The reporter used to look for forces named "NNPForce <tag>",
+    which come back from XmlSerializer as "TorchForce", and then checked nothing at all; it now reads the
+    key that the model carries inside the TorchScript module."""
+    _, beyond = events(narrow_model)
+    topology, system = topology_and_system()
+    system.addForce(NNPForce(narrow_model, topology, check_frequency=-1))
+    copied = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system))
+    assert copied.getForce(0).getName() != "NNPForce"  # the name is gone
+    simulation = drift_simulation(narrow_model, reporter_interval=1, system=copied)
+    with pytest.raises(openmm.OpenMMException, match="beyond the compression tables"):
+        with pytest.warns(RuntimeWarning, match="outside the accurate compression table"):
+            simulation.step(STEPS)
+    assert simulation.currentStep == beyond
+
+
+def test_the_flag_registry_keeps_the_flags_of_every_copy_of_a_model():
+    """Every Context runs its own copy of the model, and under CUDA graphs each copy registers its
+    flags once, at capture. The registry kept one tensor per key (the last registered), so a reporter
+    read one Context's flags and never the others'; it now keeps every live copy."""
+    key = f"{uuid.uuid4().hex}|O,H|angstrom"
+    first, second = checks.new_flags(0.5, 6.0), checks.new_flags(0.5, 6.0)
+    for flags in (first, second, first, second):  # every call registers again: no duplicates
+        torch.ops.openmmnnp.register_flags(flags, key)
+
+    def registered():
+        keys, tensors = torch.ops.openmmnnp.registered_flags()
+        return sorted(t.data_ptr() for k, t in zip(keys, tensors) if k == key)
+
+    assert registered() == sorted([first.data_ptr(), second.data_ptr()])
+    torch.ops.openmmnnp.forget_flags(key)
+    assert registered() == []
+
+
+@pytest.mark.parametrize("model, outcome", [
+    (None, pytest.raises(ValueError, match="the Simulation's System has no NNPForce, so there is nothing to check")),
+    ("water-se3", pytest.warns(RuntimeWarning, match="record no overflow flags .* the reporter checks nothing")),
+], ids=["no NNPForce", "a model without flags"])
+def test_reporter_that_would_check_nothing_says_so(model, outcome):
+    """It used to check nothing silently: on a System without NNPForce, and for models without flags."""
+    topology, system = topology_and_system()
+    if model is not None:
+        system.addForce(NNPForce(pretrained_path(model), topology))
+    simulation = app.Simulation(topology, system, openmm.VerletIntegrator(0.0001), openmm.Platform.getPlatformByName("Reference"))
+    simulation.context.setPositions(WATERS_NM)
+    simulation.reporters.append(NNPCheckReporter(1))
+    with outcome:
+        simulation.step(2)
+
+
+def test_check_message_of_atoms_on_top_of_each_other_prints_inf_not_garbage():
+    """s_hat of a pair at distance 0 is infinite; the message used to round it through an int: -922337203685477.62."""
+    flags = checks.new_flags(0.5, 6.0)
+    checks.set_table_range(flags, 0.0, 6.69, 33.49)
+    flags[checks.slot("beyond")] = 1.0
+    flags[checks.slot("worst_s")] = float("inf")
+    flags[checks.slot("worst_smooth")] = float("inf")
+    flags[checks.slot("worst_j")] = 1.0
+    _, error = checks.check_flags(flags, ["O", "H"], "angstrom")
+    assert "(s_hat = inf)" in error and "atoms 0 and 1 at 0.0 angstrom" in error
+    assert "922337" not in error
 
 
 def test_sel_overflow_stops_the_step_with_the_remedy():

@@ -116,3 +116,60 @@ def test_multi_type_model_needs_topology():
     system, _, _ = make_system(4, ["Ar"])
     with pytest.raises(ValueError, match="pass the Topology"):
         NNPForce(HarmonicPairs(type_map=["Ar", "Ne"]), system=system)
+
+
+def test_periodic_true_on_a_topology_without_a_box_is_refused_not_run_in_the_default_2nm_box():
+    system, topology, positions = make_system(4, ["Ar"])  # no box
+    with pytest.raises(ValueError, match="periodic=True but the Topology has no periodic box"):
+        NNPForce(HarmonicPairs(), topology, periodic=True)
+
+
+def test_a_folder_is_reported_as_a_folder_not_as_missing(tmp_path):
+    _, topology, _ = make_system(3, ["Ar"])
+    with pytest.raises(IsADirectoryError, match="is a folder, not a model file"):
+        NNPForce(tmp_path, topology)
+
+
+class EmptyTypeMap(HarmonicPairs):
+    def __init__(self) -> None:
+        super().__init__()
+        self.type_map = []
+
+
+class UnannotatedEmptyTypeMap(torch.nn.Module):
+    """TorchScript cannot type an empty list without an annotation and drops the attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.type_map = []
+        self.length_unit = "nm"
+        self.energy_unit = "kJ/mol"
+
+    def forward(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
+        return positions.sum()
+
+
+@pytest.mark.parametrize("model", [EmptyTypeMap(), UnannotatedEmptyTypeMap()], ids=["annotated", "unannotated"])
+def test_an_empty_type_map_is_reported_as_empty_not_as_missing(model):
+    _, topology, _ = make_system(3, ["Ar"])
+    with pytest.raises(ValueError, match=r"type_map must be a non-empty list of element symbols, got \[\]"):
+        NNPForce(model, topology)
+
+
+def test_a_generator_of_atom_indices_is_used_not_reported_as_empty():
+    system, topology, positions = make_system(5, ["Ar"])
+    force = NNPForce(HarmonicPairs(), topology, atoms=(i for i in range(1, 4)))
+    reference = NNPForce(HarmonicPairs(), topology, atoms=[1, 2, 3])
+    assert force.getModule().atoms.tolist() == reference.getModule().atoms.tolist() == [1, 2, 3]
+    assert NNPForce(HarmonicPairs(), atoms=(i for i in range(3))).getModule().num_particles == 3  # no topology
+
+
+class PerAtomEnergies(HarmonicPairs):
+    def forward(self, positions: torch.Tensor, box: Optional[torch.Tensor], types: torch.Tensor) -> torch.Tensor:
+        return (positions * positions).sum(1)  # [N], not a scalar
+
+
+def test_a_forward_that_returns_no_scalar_is_refused_by_nnpforce_not_by_the_context():
+    _, topology, _ = make_system(3, ["Ar"])
+    with pytest.raises(ValueError, match=r"must return the energy as a floating-point scalar tensor .* got \(1,\)"):
+        NNPForce(PerAtomEnergies(), topology)

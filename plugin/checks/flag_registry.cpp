@@ -9,6 +9,7 @@
 // Registering costs a hash-map insert on the host and launches nothing (safe during capture).
 #include "checks/flag_registry.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -19,9 +20,16 @@ namespace openmmnnp {
 namespace {
 
 std::mutex registry_mutex;
-std::map<std::string, at::Tensor>& registry() {
-  static std::map<std::string, at::Tensor> flags;
+// key -> the flags of every live copy of that model (a few: one per Context of one force).
+std::map<std::string, std::vector<at::Tensor>>& registry() {
+  static std::map<std::string, std::vector<at::Tensor>> flags;
   return flags;
+}
+
+// Drops the flags that only this table still references: their model (and its Context) is gone.
+void drop_dead(std::vector<at::Tensor>& copies) {
+  copies.erase(std::remove_if(copies.begin(), copies.end(), [](const at::Tensor& t) { return t.use_count() == 1; }),
+               copies.end());
 }
 
 }  // namespace
@@ -30,8 +38,11 @@ void register_flags(const at::Tensor& flags, const std::string& key) {
   TORCH_CHECK(!key.empty(), "openmmnnp::register_flags: the key must not be empty");
   TORCH_CHECK(flags.dim() == 1, "openmmnnp::register_flags: flags must be one-dimensional, got ", flags.sizes());
   std::lock_guard<std::mutex> lock(registry_mutex);
-  auto found = registry().find(key);
-  if (found == registry().end() || !found->second.is_same(flags)) registry()[key] = flags;
+  std::vector<at::Tensor>& copies = registry()[key];
+  for (const at::Tensor& known : copies)
+    if (known.is_same(flags)) return;  // every call registers again: usually already known
+  drop_dead(copies);  // a new copy (a new Context): forget those of deleted ones, so the table stays small
+  copies.push_back(flags);
 }
 
 std::tuple<std::vector<std::string>, std::vector<at::Tensor>> registered_flags() {
@@ -39,13 +50,16 @@ std::tuple<std::vector<std::string>, std::vector<at::Tensor>> registered_flags()
   std::vector<std::string> keys;
   std::vector<at::Tensor> tensors;
   for (auto entry = registry().begin(); entry != registry().end();) {
-    // Only this table still holds the flags: their model (and its Context) is gone.
-    if (entry->second.use_count() == 1) {
+    std::vector<at::Tensor>& copies = entry->second;
+    drop_dead(copies);
+    if (copies.empty()) {
       entry = registry().erase(entry);
       continue;
     }
-    keys.push_back(entry->first);
-    tensors.push_back(entry->second);
+    for (const at::Tensor& t : copies) {
+      keys.push_back(entry->first);
+      tensors.push_back(t);
+    }
     ++entry;
   }
   return {keys, tensors};

@@ -13,7 +13,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,6 +28,8 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     Raises:
         FileNotFoundError: the folder of ``path`` does not exist.
         IsADirectoryError: ``path`` is an existing folder.
+        OSError: the write failed (a full disk, a file-size limit): the message names ``path``;
+            the previous file is unchanged.
     """
     target = Path(path)
     folder = target.parent
@@ -39,7 +41,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     os.close(descriptor)
     temporary_path = Path(temporary)
     try:
-        yield temporary_path
+        try:
+            yield temporary_path
+        except OSError as error:  # say which file could not be written (a bare write error names none)
+            if error.filename is not None:
+                raise
+            raise OSError(error.errno, f"cannot write {str(target)!r}: {error.strerror or error}") from error
         with open(temporary_path, "rb+") as written:  # the data must be on disk before the rename
             os.fsync(written.fileno())
         if target.exists():  # keep the permissions of the file being replaced
@@ -59,6 +66,31 @@ def write_text(path: PathLike, text: str) -> None:
     """Writes ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def write_bytes(path: PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def save_torch(path: PathLike, value: Any) -> None:
+    """Saves a TorchScript module (``torch.jit.save``) or any other object (``torch.save``) to ``path`` atomically.
+
+    The bytes are made in memory and written by Python: torch's own file writer finishes the file
+    in a destructor, so a write that fails there (a full disk) aborts the whole process (exit 134)
+    instead of raising. Here it raises OSError, and the previous file is unchanged.
+    """
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    if isinstance(value, torch.jit.ScriptModule):
+        torch.jit.save(value, buffer)
+    else:
+        torch.save(value, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def _fsync_folder(folder: Path) -> None:

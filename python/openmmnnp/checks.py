@@ -118,7 +118,10 @@ def edge_distance(smooth: float, rcut_smth: float, rcut: float) -> float:
 
 
 def _short(x: float) -> str:
-    """x with at most 4 decimals (TorchScript has no format specs)."""
+    """x with at most 4 decimals (TorchScript has no format specs); NaN, inf and huge values as they are
+    (rounding through int would overflow and print garbage)."""
+    if not abs(x) < 1e12:
+        return str(x)
     return str(float(int(x * 10000.0 + (0.5 if x >= 0 else -0.5))) / 10000.0)
 
 

@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except OSError as error:  # a file that cannot be read or written (no permission, a full disk): one line, no traceback
+        raise SystemExit(f"openmm-nnp {args.command}: {error}") from error
 
 
 if __name__ == "__main__":

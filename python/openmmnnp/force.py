@@ -31,6 +31,7 @@ import openmm.app
 import torch
 
 from openmmnnp import units
+from openmmnnp.ops.neighbors import MAX_WRAP
 
 from openmmnnp._import_noise import quiet_openmmtorch
 
@@ -72,6 +73,7 @@ class OpenMMPotential(torch.nn.Module):
         self.num_particles = num_particles
         self.length_scale = 1.0 / nm_per_length_unit
         self.energy_scale = kj_per_mol_per_energy_unit
+        self.max_wrap = MAX_WRAP
         # An empty tensor of the model's dtype: follows the module across devices.
         self.register_buffer("dtype_probe", torch.empty(0, dtype=dtype))
 
@@ -87,12 +89,57 @@ class OpenMMPotential(torch.nn.Module):
         dtype = self.dtype_probe.dtype
         if self.use_subset:
             positions = positions.index_select(0, self.atoms)
-        positions = positions.to(dtype) * self.length_scale
         box: Optional[torch.Tensor] = None
         if boxvectors is not None:
+            # Wrapped in OpenMM's precision (float64 on Reference/CPU) before the cast to the model's:
+            # a float32 position thousands of boxes away has lost the digits that distances need.
+            positions = wrap_into_box(positions, boxvectors, self.max_wrap)
             box = boxvectors.to(dtype) * self.length_scale
+        positions = positions.to(dtype) * self.length_scale
         energy = self.model(positions, box, self.types)
+        if energy.dim() != 0:
+            raise RuntimeError("openmmnnp.NNPForce: the model's forward must return the energy as a scalar tensor, got shape "
+                               + str(energy.shape))
+        if positions.device.type == "cpu" and not bool(torch.isfinite(energy)):  # a host value already: costs nothing
+            raise RuntimeError(self.non_finite_energy_message(positions, box))
         return energy * self.energy_scale
+
+    def non_finite_energy_message(self, positions: torch.Tensor, box: Optional[torch.Tensor]) -> str:
+        """Why the energy is NaN or infinite, when the reason is atoms on top of each other (closer than 1e-3 nm)."""
+        close = 1e-3 * self.length_scale
+        pairs, shifts, count = torch.ops.openmmnnp.neighbor_pairs(positions.detach(), close, box, 16, False)
+        message = "openmmnnp.NNPForce: the model's energy is NaN or infinite"
+        if int(count[0]) > 0:
+            i = int(pairs[0, 0])
+            j = int(pairs[1, 0])
+            if self.use_subset:
+                i = int(self.atoms[i])
+                j = int(self.atoms[j])
+            message += (": " + str(int(count[0])) + " pair(s) of atoms lie on top of each other (closer than 0.001 nm), e.g. "
+                        + "particles " + str(i) + " and " + str(j)
+                        + ". Check the initial positions, or what pushed the atoms together")
+        else:
+            message += " for a configuration with no atoms on top of each other: the model cannot describe it"
+        return message
+
+
+def wrap_into_box(positions: torch.Tensor, box: torch.Tensor, max_wrap: float) -> torch.Tensor:
+    """positions [N, 3] moved into the periodic cell of ``box`` [3, 3] (rows, OpenMM reduced form) by
+    whole box vectors, in the positions' precision (same energy, same forces: the wrap is constant).
+
+    Positions more than ``max_wrap`` box lengths away are left where they are, so that the neighbour
+    search reports them (a broken simulation) rather than silently using them.
+    """
+    with torch.no_grad():
+        wraps = torch.zeros_like(positions)
+        rest = positions.detach().clone()
+        for k in (2, 1, 0):  # reduced form: c alone has a z component, b alone (besides c) a y component
+            n = torch.floor(rest[:, k] / box[k, k])
+            rest = rest - n.unsqueeze(1) * box[k].to(rest.dtype).unsqueeze(0)
+            wraps[:, k] = n
+        too_far = (wraps.abs() > max_wrap).any(dim=1, keepdim=True) | ~torch.isfinite(wraps).all(dim=1, keepdim=True)
+        wraps = torch.where(too_far, torch.zeros_like(wraps), wraps)
+    return positions - wraps @ box.to(positions.dtype)
 
 
 def inference_copy(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
@@ -109,6 +156,22 @@ def inference_copy(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
     return copied
 
 
+def inlined(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
+    """``module`` with every call inside its forward inlined (in place), so that TorchForce's freezing
+    finds nothing left to inline.
+
+    Why: ``torch.jit.freeze``, which openmm-torch applies to every model, inlines the methods that
+    forward calls, records them in each inlined node's call stack, and then deletes those methods.
+    When an op then raises inside the frozen module (NaN positions, a neighbour overflow), TorchScript
+    formats the error's traceback from that call stack and reads the deleted methods: garbage
+    function names in the message, or a segfault (exit 139) instead of the exception (SE3Attention).
+    TorchForce keeps a serialised copy (saved and loaded again): its forward is the flat inlined code,
+    with no call stacks, so freezing it finds no call to inline and deletes no method a node names.
+    """
+    torch._C._jit_pass_inline(module.forward.graph)
+    return module
+
+
 def load_model(model: ModelLike) -> torch.jit.ScriptModule:
     """Returns ``model`` as a TorchScript module, checking that it follows the contract.
 
@@ -119,6 +182,8 @@ def load_model(model: ModelLike) -> torch.jit.ScriptModule:
     """
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
+        if path.is_dir():
+            raise IsADirectoryError(f"NNPForce: {str(path)!r} is a folder, not a model file")
         if not path.is_file():
             raise FileNotFoundError(f"NNPForce: model file {str(path)!r} does not exist")
         if not os.access(path, os.R_OK):
@@ -136,13 +201,19 @@ def load_model(model: ModelLike) -> torch.jit.ScriptModule:
             raise ValueError(f"NNPForce: the model {type(model).__name__} cannot be exported to TorchScript: {error}") from error
     else:
         raise TypeError(f"NNPForce: model must be a file path or a torch.nn.Module, got {type(model).__name__}")
-    _check_contract(scripted)
+    _check_contract(scripted, model if isinstance(model, torch.nn.Module) else None)
     return scripted
 
 
-def _check_contract(model: torch.jit.ScriptModule) -> None:
+def _check_contract(model: torch.jit.ScriptModule, original: Optional[torch.nn.Module] = None) -> None:
+    """``original``: the eager module ``model`` was scripted from, if any (to explain attributes TorchScript dropped)."""
     for name in ("type_map", "length_unit", "energy_unit"):
         if not hasattr(model, name):
+            if original is not None and getattr(original, name, None) == []:  # TorchScript drops empty, unannotated lists
+                raise ValueError(f"NNPForce: model.{name} must be a non-empty list of element symbols, got []")
+            if original is not None and hasattr(original, name):
+                raise ValueError(f"NNPForce: TorchScript could not keep the model's attribute {name!r} "
+                                 f"({getattr(original, name)!r}); annotate it in the class, e.g. `{name}: List[str]`")
             raise ValueError(f"NNPForce: the model has no attribute {name!r} (see the model contract in openmmnnp.force)")
     type_map = model.type_map
     if not isinstance(type_map, (list, tuple)) or not type_map or not all(isinstance(t, str) for t in type_map):
@@ -159,9 +230,8 @@ def _check_contract(model: torch.jit.ScriptModule) -> None:
         )
 
 
-def _configure_checks(model: torch.jit.ScriptModule, check_frequency: Optional[int]) -> str:
-    """Sets the check frequency and a registry key (read by NNPCheckReporter) on a model that has
-    checks; returns the key's unique part ("" for a model without checks)."""
+def _configure_checks(model: torch.jit.ScriptModule, check_frequency: Optional[int]) -> None:
+    """Sets the check frequency and a registry key (read by NNPCheckReporter) on a model that has checks."""
     has_checks = all(hasattr(model, name) for name in ("check_frequency", "flags_key", "overflow_flags"))
     if check_frequency is not None:
         if isinstance(check_frequency, bool) or not isinstance(check_frequency, int) or check_frequency == 0 or check_frequency < -1:
@@ -171,12 +241,30 @@ def _configure_checks(model: torch.jit.ScriptModule, check_frequency: Optional[i
                              "(no check_frequency / overflow_flags attributes; see openmmnnp.checks)")
         model.check_frequency = check_frequency
     if not has_checks:
-        return ""
-    # Unique per force (its name carries it too, so the reporter finds its Simulation's models);
-    # the rest is what the reporter's messages need.
-    tag = uuid.uuid4().hex
-    model.flags_key = f"{tag}|{','.join(model.type_map)}|{model.length_unit}"
-    return tag
+        return
+    # Unique per force; it lives in the TorchScript module, so NNPCheckReporter finds it in the System's
+    # TorchForces, also after XmlSerializer round trips. The rest is what the reporter's messages need.
+    model.flags_key = f"{uuid.uuid4().hex}|{','.join(model.type_map)}|{model.length_unit}"
+
+
+def _check_energy_is_scalar(model: torch.jit.ScriptModule, periodic: bool, dtype: torch.dtype) -> None:
+    """Calls a copy of ``model`` once, on one atom, so that a forward returning anything but a scalar
+    energy is refused here rather than in the Context (where it would fail at the first step).
+
+    Only the output's shape is judged: a probe that raises says nothing about real inputs, whose
+    errors reach the user from the Context anyway.
+    """
+    probe = copy.deepcopy(model)  # the call must not touch the model's state (call counters, flags)
+    positions = torch.zeros(1, 3, dtype=dtype)
+    box = torch.eye(3, dtype=dtype) * (10.0 / units.length_factor(model.length_unit)) if periodic else None  # 10 nm
+    try:
+        energy = probe(positions, box, torch.zeros(1, dtype=torch.long))
+    except Exception:  # noqa: BLE001 - see the docstring
+        return
+    if not isinstance(energy, torch.Tensor) or energy.dim() != 0 or not energy.is_floating_point():
+        shape = tuple(energy.shape) if isinstance(energy, torch.Tensor) else type(energy).__name__
+        raise ValueError(f"NNPForce: model.forward must return the energy as a floating-point scalar tensor (shape ()), "
+                         f"got {shape} for one atom (per-atom energies? sum them)")
 
 
 def _model_dtype(model: torch.jit.ScriptModule) -> torch.dtype:
@@ -260,8 +348,10 @@ def NNPForce(
     Returns:
         A ``TorchForce``: add it with ``system.addForce``; it serialises with ``XmlSerializer``.
     """
+    if atoms is not None and not isinstance(atoms, (str, bytes)):
+        atoms = list(atoms)  # a generator is read once: every use below sees the same indices
     scripted = load_model(model)
-    tag = _configure_checks(scripted, check_frequency)
+    _configure_checks(scripted, check_frequency)
     if topology is not None and not isinstance(topology, openmm.app.Topology):
         raise TypeError(f"NNPForce: topology must be an openmm.app.Topology, got {type(topology).__name__}")
     if topology is not None:
@@ -284,7 +374,12 @@ def NNPForce(
             periodic = topology.getPeriodicBoxVectors() is not None
         else:
             periodic = system is not None and system.usesPeriodicBoundaryConditions()
+    elif periodic and topology is not None and topology.getPeriodicBoxVectors() is None:
+        # OpenMM would silently use its default 2 nm box
+        raise ValueError("NNPForce: periodic=True but the Topology has no periodic box; set it with "
+                         "topology.setPeriodicBoxVectors(...) (and the System's with setDefaultPeriodicBoxVectors)")
 
+    _check_energy_is_scalar(scripted, bool(periodic), _model_dtype(scripted))
     potential = OpenMMPotential(
         scripted,
         types,
@@ -294,7 +389,7 @@ def NNPForce(
         units.energy_factor(scripted.energy_unit),
         _model_dtype(scripted),
     )
-    force = openmmtorch.TorchForce(inference_copy(torch.jit.script(potential)), properties or {})
+    force = openmmtorch.TorchForce(inlined(inference_copy(torch.jit.script(potential))), properties or {})
     force.setUsesPeriodicBoundaryConditions(bool(periodic))
-    force.setName(f"NNPForce {tag}" if tag else "NNPForce")  # the tag links the force to its overflow flags
+    force.setName("NNPForce")  # for people: OpenMM does not serialise names (NNPCheckReporter reads the module)
     return force

@@ -19,7 +19,7 @@ import openmm.app as app
 from openmm import unit
 
 from openmmnnp.data.teacher import FRICTION_PER_PS, TIMESTEP_FS
-from openmmnnp.reporter import NNPCheckReporter
+from openmmnnp.reporter import NNPCheckReporter, nnp_flags_tags
 
 BOLTZMANN_KJ_PER_MOL_K = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)
 
@@ -83,7 +83,7 @@ def langevin(label: str, system: openmm.System, topology: app.Topology, position
     simulation.context.setPositions(positions)
     simulation.minimizeEnergy(maxIterations=50)
     simulation.context.setVelocitiesToTemperature(temperature * unit.kelvin, seed)
-    if any(f.getName().startswith("NNPForce") for f in system.getForces()):
+    if nnp_flags_tags(system)[1]:  # NNPForces whose models record overflow flags (not the teacher's System)
         simulation.reporters.append(NNPCheckReporter(check_interval))
     dof = degrees_of_freedom(system)
     series = {"time": [], "temperature": [], "potential": [], "volume": []}

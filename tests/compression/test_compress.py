@@ -73,6 +73,32 @@ def test_compress_rejects_models_without_statistics():
         compress(compress(compressed_model, stride=0.05, extrapolate=2.0))
 
 
+def test_min_neighbor_distance_beyond_the_cutoff_is_refused_not_tabulated_into_a_wrong_model():
+    """A table from r_min >= rcut covers no neighbour (s = 0 there): every pair would be extrapolated.
+    (convert-deepmd --min-distance 100 made such models; compress built them, 1363 kJ/mol off.)"""
+    positions, box, _ = small_system()
+    model = small_model(False, positions, box)
+    for bad in (float(model.rcut), 100.0, -1.0, float("nan")):
+        model.min_neighbor_distance.fill_(bad)
+        with pytest.raises(ValueError, match="must lie between 0 and its cutoff"):
+            compress(model)
+
+
+def test_a_table_of_millions_of_intervals_is_refused_before_it_is_built():
+    """min_neighbor_distance 1e-4 A would need ~1e7 intervals per net (gigabytes, minutes)."""
+    positions, box, _ = small_system()
+    model = small_model(False, positions, box)
+    model.min_neighbor_distance.fill_(1e-4)
+    with pytest.raises(ValueError, match=r"would have \d+ intervals each \(at most 100000\)"):
+        compress(model)
+    model.min_neighbor_distance.fill_(1.0)
+    with pytest.raises(ValueError, match="would have"):
+        compress(model, stride=1e-6)
+    for stride, extrapolate, frequency in ((0.0, 5.0, -1), (float("inf"), 5.0, -1), (0.01, float("inf"), -1), (0.01, 5.0, 0)):
+        with pytest.raises(ValueError, match="step|extrapolate|check_frequency"):
+            compress(model, stride, extrapolate, frequency)
+
+
 def test_float32_compressed_model_is_as_accurate_as_float32_original():
     positions, box, types = small_system()
     model = small_model(False, positions, box)
@@ -88,9 +114,10 @@ def test_float32_compressed_model_is_as_accurate_as_float32_original():
     assert error_compressed < 3.0 * error_original + 1e-6 * float(f_ref.abs().max())
 
 
-def test_cli_reports_bad_input_clearly(tmp_path):
-    with pytest.raises(SystemExit, match="cannot read"):
+def test_cli_reports_bad_input_clearly(tmp_path, capsys):
+    with pytest.raises(SystemExit):
         main(["compress", "-i", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "c.pt")])
+    assert "missing.pt' does not exist" in capsys.readouterr().err
     positions, box, _ = small_system()
     model = small_model(False, positions, box)
     model.min_neighbor_distance.fill_(0.0)

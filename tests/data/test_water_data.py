@@ -54,3 +54,42 @@ def test_bad_frame_files_are_rejected(tmp_path):
         load_frames(bad)
     with pytest.raises(FileNotFoundError):
         load_frames(tmp_path / "absent.npz")
+
+
+def test_frame_file_errors_say_what_the_file_is(tmp_path):
+    """A folder used to be reported as "does not exist"; a file that is not a .npz archive as numpy's
+    pickle advice; a truncated archive with a BadZipFile traceback."""
+    with pytest.raises(IsADirectoryError, match="is a folder, not a file"):
+        load_frames(tmp_path)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"\x00\x01 not a zip archive" * 50)
+    with pytest.raises(ValueError, match=r"is not an openmm-nnp frame file \(not a .npz archive\)"):
+        load_frames(garbage)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(FIXTURE.read_bytes()[: FIXTURE.stat().st_size // 2])
+    with pytest.raises(ValueError, match="is not an openmm-nnp frame file"):
+        load_frames(truncated)
+
+
+def test_frames_with_nan_are_refused_when_written_and_when_read(tmp_path):
+    frames = load_frames(FIXTURE)
+    frames.forces[1, 7, 2] = np.nan
+    with pytest.raises(ValueError, match="forces holds NaN or infinite values"):
+        save_frames(tmp_path / "nan.npz", frames)
+    np.savez(tmp_path / "nan.npz", positions=frames.positions, box=frames.box, energy=frames.energy, forces=frames.forces,
+             types=frames.types, type_map=np.array(frames.type_map), temperature=frames.temperature)
+    with pytest.raises(ValueError, match="forces holds NaN or infinite values"):
+        load_frames(tmp_path / "nan.npz")
+
+
+def test_save_frames_writes_exactly_the_path_given(tmp_path):
+    """numpy appends ".npz" to a path without it; the frame writer writes where it is told (atomically)."""
+    save_frames(tmp_path / "frames.data", load_frames(FIXTURE))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.data"]
+    assert len(load_frames(tmp_path / "frames.data")) == 4
+
+
+def test_sampling_without_frames_fails_before_any_md():
+    """--frames-per-temperature 0 used to run the whole MD, then fail with "not enough values to unpack"."""
+    with pytest.raises(ValueError, match="at least one temperature, one frame per temperature"):
+        sample_water(1.3, [300.0], frames_per_temperature=0, progress=False)

@@ -238,6 +238,25 @@ def test_bad_inputs_raise_clear_errors(positions, cutoff, box, message):
         neighbor_pairs(positions, cutoff, box, max_pairs=10)
 
 
+@pytest.mark.parametrize(
+    "cutoff, box, message",
+    [
+        (float("nan"), None, "cutoff must be a positive finite number, got nan"),
+        (float("inf"), torch.eye(3), "cutoff must be a positive finite number, got inf"),
+        (1.0, torch.zeros(3, 3), r"three finite, linearly independent box vectors \(a zero or singular box has no volume\)"),
+        (1.0, torch.tensor([[2.0, 0, 0], [2.0, 0, 0], [0, 0, 2.0]]), "linearly independent box vectors"),
+        (1.0, torch.tensor([[2.0, 0, 0], [0, float("nan"), 0], [0, 0, 2.0]]), "three finite"),
+    ],
+)
+def test_bad_box_or_cutoff_with_the_default_capacity_gives_a_clear_error(cutoff, box, message):
+    """max_pairs=-1 estimates the capacity from the box on the host: a NaN or singular box (or a NaN
+    cutoff) used to reach int() as NaN or as an astronomic number, with a cryptic error."""
+    with pytest.raises(RuntimeError, match=message):
+        neighbor_pairs(torch.rand(8, 3), cutoff, box)
+    with pytest.raises(torch.jit.Error, match=message):  # the same inside TorchScript
+        torch.jit.script(neighbor_pairs)(torch.rand(8, 3), cutoff, box)
+
+
 def test_positions_far_outside_the_box_keep_exact_shifts():
     """Unwrapped MD positions thousands of boxes away: the int16 shifts still give the pair vectors."""
     box = torch.tensor(TRICLINIC, dtype=torch.float64)

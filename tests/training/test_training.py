@@ -68,3 +68,22 @@ def test_se3_trains_with_the_torch_implementation_and_exports_the_fused_one(tmp_
     fused = evaluate(model, data, [0])
     model.implementation = "reference"
     assert evaluate(model, data, [0])["rmse_f"] == pytest.approx(fused["rmse_f"], rel=1e-5)
+
+
+def test_a_new_run_refuses_to_overwrite_an_earlier_one_and_resume_needs_a_checkpoint(tmp_path):
+    """A run without --resume used to overwrite an earlier run's model.pt and checkpoint.pt, and
+    --resume without a checkpoint silently started from scratch. Both now stop before any work."""
+    config = dict(data=[FIXTURE], output_dir=str(tmp_path / "run"), steps=2, validate_every=1, **SMALL)
+    train(TrainConfig(**config), progress=False)
+    before = {name: (tmp_path / "run" / name).read_bytes() for name in ("model.pt", "checkpoint.pt", "learning_curve.csv")}
+    with pytest.raises(FileExistsError, match="already holds an earlier run .*--resume"):
+        train(TrainConfig(**config), progress=False)
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in before} == before
+    with pytest.raises(FileNotFoundError, match="cannot resume: .*checkpoint.pt' does not exist"):
+        train(TrainConfig(**{**config, "output_dir": str(tmp_path / "empty")}), resume=True, progress=False)
+    assert not (tmp_path / "empty").exists()
+    resumed = train(TrainConfig(**{**config, "steps": 3}), resume=True, progress=False)  # continuing is fine
+    rows = list(csv.DictReader(open(tmp_path / "run" / "learning_curve.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3] and resumed is not None
+    with pytest.raises(ValueError, match="written with another model configuration"):
+        train(TrainConfig(**{**config, "steps": 4, "neuron": [4, 4]}), resume=True, progress=False)

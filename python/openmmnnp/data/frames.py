@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from typing import List
 
 import numpy as np
+
+from openmmnnp.atomic_write import atomic_path
 
 
 @dataclasses.dataclass
@@ -45,29 +48,51 @@ class Frames:
                 raise ValueError(f"frames: {name} has shape {getattr(self, name).shape}, expected {shape}")
         if self.types.size and (self.types.min() < 0 or self.types.max() >= len(self.type_map)):
             raise ValueError(f"frames: types must index type_map {self.type_map}")
+        for name in ("positions", "box", "energy", "forces"):
+            if not np.isfinite(getattr(self, name)).all():
+                raise ValueError(f"frames: {name} holds NaN or infinite values")
 
 
 def save_frames(path: str | os.PathLike, frames: Frames) -> None:
+    """Writes ``frames`` to ``path`` (.npz) atomically: a failed write leaves the previous file."""
     frames.validate()
-    np.savez_compressed(
-        path,
-        positions=frames.positions.astype(np.float32), box=frames.box.astype(np.float32),
-        energy=frames.energy.astype(np.float64), forces=frames.forces.astype(np.float32),
-        types=frames.types.astype(np.int64), type_map=np.array(frames.type_map),
-        temperature=frames.temperature.astype(np.float32),
-    )
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:  # a file object: numpy adds no ".npz"
+        np.savez_compressed(
+            f,
+            positions=frames.positions.astype(np.float32), box=frames.box.astype(np.float32),
+            energy=frames.energy.astype(np.float64), forces=frames.forces.astype(np.float32),
+            types=frames.types.astype(np.int64), type_map=np.array(frames.type_map),
+            temperature=frames.temperature.astype(np.float32),
+        )
 
 
 def load_frames(path: str | os.PathLike) -> Frames:
+    """Reads a frame file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: ``path`` is not a (complete, consistent) frame file; the message says why.
+    """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"frame file {str(path)!r} is a folder, not a file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"frame file {str(path)!r} does not exist")
-    with np.load(path) as data:
-        missing = {"positions", "box", "energy", "forces", "types", "type_map", "temperature"} - set(data.files)
-        if missing:
-            raise ValueError(f"{str(path)!r} is not an openmm-nnp frame file: missing {sorted(missing)}")
-        frames = Frames(data["positions"], data["box"], data["energy"], data["forces"], data["types"],
-                        [str(s) for s in data["type_map"]], data["temperature"])
-    frames.validate()
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{str(path)!r} is not an openmm-nnp frame file (not a .npz archive)")
+    try:
+        with np.load(path) as data:
+            missing = {"positions", "box", "energy", "forces", "types", "type_map", "temperature"} - set(data.files)
+            if missing:
+                raise ValueError(f"missing {sorted(missing)}")
+            frames = Frames(data["positions"], data["box"], data["energy"], data["forces"], data["types"],
+                            [str(s) for s in data["type_map"]], data["temperature"])
+            frames.validate()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, AttributeError) as error:
+        # np.load raises all of these for files that are not (whole) .npz archives
+        raise ValueError(f"{str(path)!r} is not an openmm-nnp frame file ({error})") from error
+    if len(frames) == 0:
+        raise ValueError(f"{str(path)!r} holds no frames")
     return frames
 
 

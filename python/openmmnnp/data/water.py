@@ -18,16 +18,18 @@ import openmm
 import openmm.app
 from openmm import unit
 
+from openmmnnp import cli_types
 from openmmnnp.data.frames import Frames, save_frames
 from openmmnnp.data.teacher import FRICTION_PER_PS, TIMESTEP_FS, Teacher, sample_teacher  # noqa: F401 (re-exported)
 
 TEACHER_CUTOFF_NM = 0.6
+MIN_BOX_EDGE_NM = 2 * TEACHER_CUTOFF_NM + 0.05
 
 
 def reference_water_box(box_edge_nm: float) -> Tuple[openmm.System, openmm.app.Topology, np.ndarray]:
     """The teacher: (system, topology, positions [N, 3] nm) of a cubic flexible TIP3P box."""
-    if box_edge_nm < 2 * TEACHER_CUTOFF_NM + 0.05:
-        raise ValueError(f"box edge {box_edge_nm} nm is too small: at least {2 * TEACHER_CUTOFF_NM + 0.05} nm")
+    if not box_edge_nm >= MIN_BOX_EDGE_NM:
+        raise ValueError(f"box edge {box_edge_nm} nm is too small: at least {MIN_BOX_EDGE_NM} nm")
     import warnings
 
     from openmmnnp._import_noise import quiet_openmmtools
@@ -47,6 +49,9 @@ def sample_water(box_edge_nm: float, temperatures: Sequence[float], frames_per_t
 
     Returns frames with the teacher's total potential energy and forces (OpenMM units).
     """
+    if frames_per_temperature < 1 or len(temperatures) == 0 or interval_steps < 1:  # before minutes of MD
+        raise ValueError(f"need at least one temperature, one frame per temperature and an interval >= 1, got "
+                         f"{list(temperatures)}, {frames_per_temperature} and {interval_steps}")
     system, topology, start = reference_water_box(box_edge_nm)
     teacher = Teacher(system, topology, ["O", "H"], platform)
     return sample_teacher(teacher, start, temperatures, frames_per_temperature, interval_steps, equilibration_steps,
@@ -57,18 +62,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="generate reference data")
     kinds = data.add_subparsers(dest="kind", required=True)
     water = kinds.add_parser("water", help="flexible TIP3P water boxes (openmmtools WaterBox) at several temperatures")
-    water.add_argument("--output", required=True, help="frame file to write (.npz)")
-    water.add_argument("--box-edge", type=float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters)")
-    water.add_argument("--temperatures", type=float, nargs="+", default=[280.0, 300.0, 330.0, 360.0, 400.0], help="K")
-    water.add_argument("--frames-per-temperature", type=int, default=60)
-    water.add_argument("--interval", type=int, default=100, help="MD steps (0.5 fs) between saved frames")
-    water.add_argument("--equilibration", type=int, default=4000, help="MD steps before the first frame")
+    water.add_argument("--output", required=True, type=cli_types.output_file, help="frame file to write (.npz)")
+    water.add_argument("--box-edge", type=cli_types.positive_float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters)")
+    water.add_argument("--temperatures", type=cli_types.positive_float, nargs="+", default=[280.0, 300.0, 330.0, 360.0, 400.0], help="K")
+    water.add_argument("--frames-per-temperature", type=cli_types.positive_int, default=60)
+    water.add_argument("--interval", type=cli_types.positive_int, default=100, help="MD steps (0.5 fs) between saved frames")
+    water.add_argument("--equilibration", type=cli_types.non_negative_int, default=4000, help="MD steps before the first frame")
     water.add_argument("--seed", type=int, default=1)
-    water.add_argument("--platform", default="CPU")
+    water.add_argument("--platform", default="CPU", type=platform_name)
     water.set_defaults(func=_run_water)
 
 
+def platform_name(name: str) -> str:
+    """An OpenMM platform of this machine (checked before any MD starts)."""
+    available = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+    if name not in available:
+        raise argparse.ArgumentTypeError(f"no OpenMM platform {name!r} here; available: {', '.join(available)}")
+    return name
+
+
 def _run_water(args: argparse.Namespace) -> int:
+    if args.box_edge < MIN_BOX_EDGE_NM:
+        raise SystemExit(f"openmm-nnp data water: --box-edge {args.box_edge} nm is too small for the teacher's "
+                         f"{TEACHER_CUTOFF_NM} nm cutoff: at least {MIN_BOX_EDGE_NM} nm")
     print(f"openmm-nnp data water: box {args.box_edge} nm, {args.temperatures} K, "
           f"{args.frames_per_temperature} frames each, seed {args.seed}", flush=True)
     frames = sample_water(args.box_edge, args.temperatures, args.frames_per_temperature, args.interval,

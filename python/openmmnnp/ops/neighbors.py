@@ -11,7 +11,7 @@ explicit ``max_pairs`` (e.g. from :func:`default_max_pairs` computed once at set
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -21,6 +21,8 @@ NON_FINITE_POSITIONS = -1
 BAD_BOX = -2
 BOX_TOO_SMALL = -3
 FAR_FROM_BOX = -4
+# Most box lengths a position may lie outside the periodic box (kMaxWrap of neighbors.h: shifts are int16).
+MAX_WRAP = 16000.0
 
 def default_max_pairs(positions: torch.Tensor, cutoff: float, box: Optional[torch.Tensor] = None, full: bool = False) -> int:
     """Capacity for ``neighbor_pairs``: N * density * cutoff-sphere volume (/2 for a half list) * margin.
@@ -37,14 +39,26 @@ def default_max_pairs(positions: torch.Tensor, cutoff: float, box: Optional[torc
     Returns:
         The capacity (>= 64).
     """
+    # Checked here, where the host reads the box anyway: a NaN or singular box would otherwise give
+    # a NaN or astronomic capacity and a cryptic error (the op checks them too, for explicit capacities).
+    if not (cutoff > 0.0 and cutoff < float("inf")):
+        raise RuntimeError("openmmnnp.neighbor_pairs: cutoff must be a positive finite number, got " + str(cutoff))
     n = positions.shape[0]
+    volume = 1.0
     if box is not None:
-        volume = abs(float(torch.linalg.det(box.detach().to(torch.float64).cpu()).item()))
+        if box.dim() != 2 or box.shape[0] != 3 or box.shape[1] != 3:
+            raise RuntimeError("openmmnnp.neighbor_pairs: box must have shape [3, 3] (rows = box vectors), got "
+                               + str(box.shape))
+        box64 = box.detach().to(torch.float64).cpu()
+        volume = abs(float(torch.linalg.det(box64).item()))
+        if not bool(torch.isfinite(box64).all()) or not volume > 0.0:
+            rows: List[List[float]] = box64.tolist()
+            raise RuntimeError("openmmnnp.neighbor_pairs: box must hold three finite, linearly independent box vectors "
+                               + "(a zero or singular box has no volume), got " + str(rows))
     elif n > 0:
         extent = (positions.detach().amax(0) - positions.detach().amin(0)).to(torch.float64).cpu().clamp(min=cutoff)
-        volume = float(extent.prod().item())
-    else:
-        volume = 1.0
+        if bool(torch.isfinite(extent).all()):  # else the op reports the NaN or infinite positions
+            volume = float(extent.prod().item())
     sphere = 4.0 / 3.0 * 3.141592653589793 * cutoff**3
     per_atom = n * sphere / max(volume, 1e-30)
     estimate = n * per_atom * (1.0 if full else 0.5)
@@ -105,7 +119,7 @@ def check_neighbor_overflow(num_pairs: torch.Tensor, max_pairs: int) -> None:
     if count == BOX_TOO_SMALL:
         raise RuntimeError("openmmnnp.neighbor_pairs: the box is too small for the cutoff (a width below cutoff / 32)")
     if count == FAR_FROM_BOX:
-        raise RuntimeError("openmmnnp.neighbor_pairs: a position lies more than 16000 box lengths outside the periodic box; wrap the positions into the box")
+        raise RuntimeError(f"openmmnnp.neighbor_pairs: a position lies more than {MAX_WRAP:.0f} box lengths outside the periodic box; wrap the positions into the box")
     if count > max_pairs:
         raise RuntimeError(
             f"openmmnnp.neighbor_pairs: {count} pairs found but the capacity max_pairs is {max_pairs}; "

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from openmmnnp import units
-from openmmnnp.atomic_write import atomic_path, write_text
+from openmmnnp.atomic_write import atomic_path, save_torch, write_text
 from openmmnnp.data.frames import Frames, concatenate, load_frames, save_frames
 from openmmnnp.data.teacher import Teacher
 from openmmnnp.training.deviation import max_force_deviation, model_forces
@@ -124,10 +124,10 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
     out = check_output(config.output_dir)
     (out / "data").mkdir(parents=True)
     data_files = [str(out / "data" / "initial.npz")]
-    _save(data_files[0], initial)
+    save_frames(data_files[0], initial)
     if extra is not None and len(extra):
         data_files.append(str(out / "data" / "extra.npz"))
-        _save(data_files[-1], extra)
+        save_frames(data_files[-1], extra)
     rng = np.random.default_rng(config.seed)
     domain = teacher.domain(initial, config.bond_stretch, config.contact_fraction)
     previous: List[str] = []
@@ -151,7 +151,7 @@ def learn(config: LearnConfig, teacher: Teacher, initial: Frames, progress: bool
         labelled = _label(teacher, explored, chosen)
         if len(labelled):
             data_files.append(str(out / "data" / f"round-{r:02d}.npz"))
-            _save(data_files[-1], labelled)
+            save_frames(data_files[-1], labelled)
         total = max(len(deviation), 1)
         rows.append({"round": r, "training_frames": len(data), "validation_force_rmse": _mean_validation(members),
                      "explored_frames": len(deviation), "accurate": float(accurate.sum()) / total,
@@ -295,8 +295,7 @@ def _exploration_model(member_dir: Path, round_dir: Path) -> Path:
     if not isinstance(model, SeE2A):
         return member_dir / "model.pt"
     path = round_dir / "explorer-compressed.pt"
-    with atomic_path(path) as temporary:
-        torch.jit.script(compress(model)).save(str(temporary))
+    save_torch(path, torch.jit.script(compress(model)))
     return path
 
 
@@ -364,11 +363,6 @@ def _label(teacher: Teacher, explored: Dict[str, np.ndarray], chosen: np.ndarray
 
 
 # ----- files ------------------------------------------------------------------------------------
-def _save(path: str, frames: Frames) -> None:
-    with atomic_path(path) as temporary:
-        save_frames(temporary, frames)
-
-
 def _write_exploration(path: Path, explored: Dict[str, np.ndarray], deviation: np.ndarray, accurate: np.ndarray,
                        failed: np.ndarray, broken: np.ndarray, chosen: np.ndarray) -> None:
     text = io.StringIO()

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
+from openmmnnp import cli_types
+from openmmnnp.data.water import platform_name
 from openmmnnp.training.concurrent import LearnConfig, check_output, learn
 from openmmnnp.training.explore import Condition
 from openmmnnp.training.train import add_train_config_arguments
@@ -35,18 +37,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     teacher = parser.add_argument_group("teacher")
     teacher.add_argument("--teacher", choices=["water"], default=None,
                          help="built-in teacher: flexible TIP3P water box (the default without --teacher-system)")
-    teacher.add_argument("--box-edge", type=float, default=1.3, help="water teacher: cubic box edge, nm (default 1.3: 65 waters)")
-    teacher.add_argument("--teacher-system", help="teacher System, serialised by openmm.XmlSerializer (.xml)")
-    teacher.add_argument("--teacher-pdb", help="the teacher's topology, start positions and box (.pdb)")
+    teacher.add_argument("--box-edge", type=cli_types.positive_float, default=1.3, help="water teacher: cubic box edge, nm (default 1.3: 65 waters)")
+    teacher.add_argument("--teacher-system", type=cli_types.input_file, help="teacher System, serialised by openmm.XmlSerializer (.xml)")
+    teacher.add_argument("--teacher-pdb", type=cli_types.input_file, help="the teacher's topology, start positions and box (.pdb)")
     teacher.add_argument("--type-map", nargs="+", default=None,
                          help="element symbol of each model type (default: the topology's elements in order)")
-    teacher.add_argument("--platform", default="CPU", help="OpenMM platform for the teacher and the exploration MD")
+    teacher.add_argument("--platform", default="CPU", type=platform_name, help="OpenMM platform for the teacher and the exploration MD")
     initial = parser.add_argument_group("first data (teacher MD)")
-    initial.add_argument("--initial-data", nargs="+", default=None, help="frame files to start from instead of teacher MD")
-    initial.add_argument("--initial-temperatures", type=float, nargs="+", default=[280.0, 300.0, 330.0, 360.0, 400.0], help="K")
+    initial.add_argument("--initial-data", nargs="+", type=cli_types.input_file, default=None, help="frame files to start from instead of teacher MD")
+    initial.add_argument("--initial-temperatures", type=cli_types.positive_float, nargs="+", default=[280.0, 300.0, 330.0, 360.0, 400.0], help="K")
     initial.add_argument("--initial-frames-per-temperature", type=int, default=60)
-    initial.add_argument("--initial-interval", type=int, default=100, help="MD steps (0.5 fs) between frames")
-    initial.add_argument("--initial-equilibration", type=int, default=4000, help="MD steps before the first frame")
+    initial.add_argument("--initial-interval", type=cli_types.positive_int, default=100, help="MD steps (0.5 fs) between frames")
+    initial.add_argument("--initial-equilibration", type=cli_types.non_negative_int, default=4000, help="MD steps before the first frame")
     initial.add_argument("--initial-perturbed", type=int, default=0,
                          help="teacher-labelled copies of first frames with some atoms displaced (DP-GEN's perturbed data; default 0)")
     initial.add_argument("--perturb-atoms", type=float, default=0.1, help="fraction of the atoms displaced in each (default 0.1)")
@@ -69,11 +71,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             ("jobs", "processes for training and exploration (one thread each)"), ("seed", "random seed")):
         value = getattr(defaults, name)
         rounds.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"{help_text} (default {value})")
-    rounds.add_argument("--explore-temperatures", type=float, nargs="+", default=[300.0, 360.0, 420.0],
+    rounds.add_argument("--explore-temperatures", type=cli_types.positive_float, nargs="+", default=[300.0, 360.0, 420.0],
                         help="constant-volume explorations, K (default 300 360 420)")
-    rounds.add_argument("--explore-npt-temperatures", type=float, nargs="*", default=[300.0],
+    rounds.add_argument("--explore-npt-temperatures", type=cli_types.positive_float, nargs="*", default=[300.0],
                         help="constant-pressure explorations (densities), K (default 300; none: no NPT)")
-    rounds.add_argument("--pressure", type=float, default=1.0, help="bar, for the constant-pressure explorations (default 1)")
+    rounds.add_argument("--pressure", type=cli_types.positive_float, default=1.0, help="bar, for the constant-pressure explorations (default 1)")
     add_train_config_arguments(parser.add_argument_group("model and training (as `openmm-nnp train`)"), skip=_PER_MEMBER)
     parser.set_defaults(func=_run)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import time
 from pathlib import Path
@@ -19,9 +20,11 @@ import numpy as np
 import torch
 
 from openmmnnp import units
+from openmmnnp.atomic_write import atomic_path, save_torch, write_text
 from openmmnnp.data.frames import Frames, concatenate, load_frames
 from openmmnnp.models.se3_attention import SE3Attention
 from openmmnnp.models.se_e2_a import SeE2A
+from openmmnnp.training.run_folder import append_csv_row, check_output_dir
 from openmmnnp.training.schedule import learning_rate, prefactor
 from openmmnnp.training.statistics import frame_neighbors, set_distance_statistics, set_energy_bias, set_statistics
 
@@ -147,7 +150,8 @@ def plot_learning_curve(csv_path: Path, png_path: Path) -> None:
         ax.set_ylabel(label)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    with atomic_path(png_path) as temporary:
+        fig.savefig(temporary, dpi=100)
     plt.close(fig)
 
 
@@ -181,10 +185,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
     torch.set_num_threads(config.threads)
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, resume)
     checkpoint_path = out / "checkpoint.pt"
     csv_path = out / "learning_curve.csv"
     frames = concatenate([load_frames(p) for p in config.data])
+    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     model = model_from_config(config, frames.type_map)
     if isinstance(model, SE3Attention):
@@ -195,9 +200,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     optimizer = torch.optim.Adam(model.parameters(), lr=config.start_lr)
     rng = np.random.default_rng(config.seed)
     step = 0
-    if resume and checkpoint_path.is_file():
+    if resume:
         state = torch.load(checkpoint_path, weights_only=False)
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise ValueError(f"{str(checkpoint_path)!r} was written with another model configuration than this run's: "
+                             f"{str(error).splitlines()[0]}") from error
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["rng"]
         step = state["step"]
@@ -213,13 +222,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             set_distance_statistics(model, *frame_lists, data.types, window)
         else:
             set_statistics(model, *frame_lists, data.types, data.energy[train_frames], window)
-        with open(csv_path, "w", newline="") as f:
-            csv.writer(f).writerow(["step", "lr", "train_rmse_e_per_atom", "train_rmse_f", "val_rmse_e_per_atom",
-                                    "val_rmse_f", "wall_s"])
+        header = io.StringIO()
+        csv.writer(header).writerow(["step", "lr", "train_rmse_e_per_atom", "train_rmse_f", "val_rmse_e_per_atom",
+                                     "val_rmse_f", "wall_s"])
+        write_text(csv_path, header.getvalue())
 
     def save_checkpoint() -> None:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
-                    "step": step, "config": dataclasses.asdict(config), "type_map": frames.type_map}, checkpoint_path)
+        save_torch(checkpoint_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "rng": rng.bit_generator.state, "step": step, "config": dataclasses.asdict(config),
+                                     "type_map": frames.type_map})
 
     num_atoms = data.types.shape[0]
     start = time.time()
@@ -252,11 +263,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             val = evaluate(model, data, val_frames)
             train_e, train_f = math.sqrt(np.mean(running_e)), math.sqrt(np.mean(running_f))
             running_e, running_f = [], []
-            with open(csv_path, "a", newline="") as f:
-                csv.writer(f).writerow([step, f"{lr:.3e}", f"{train_e:.6f}", f"{train_f:.6f}",
-                                        f"{val['rmse_e_per_atom']:.6f}", f"{val['rmse_f']:.6f}", f"{time.time() - start:.1f}"])
+            save_checkpoint()  # first: a learning-curve row never names a step that no checkpoint holds
+            append_csv_row(csv_path, [step, f"{lr:.3e}", f"{train_e:.6f}", f"{train_f:.6f}", f"{val['rmse_e_per_atom']:.6f}",
+                                      f"{val['rmse_f']:.6f}", f"{time.time() - start:.1f}"])
             bar.set_postfix(val_e=f"{1000 * val['rmse_e_per_atom']:.2f}meV/at", val_f=f"{1000 * val['rmse_f']:.0f}meV/A")
-            save_checkpoint()
         if over_time:
             stopped_early = True
             break
@@ -266,7 +276,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     model.eval()
     if isinstance(model, SE3Attention):
         model.implementation = "fused"  # MD: the fused kernels
-    torch.jit.script(model).save(str(out / "model.pt"))
+    save_torch(out / "model.pt", torch.jit.script(model))
     if stopped_early:
         print(f"stopped at step {step} of {config.steps}: time limit {config.time_limit_minutes} min reached")
     return model
