@@ -54,7 +54,8 @@ def test_header_constants_equal_their_python_mirrors(header, module, prefix):
 def test_statistics_size_and_wrap_limit():
     assert header_constants("env_tabulate/env_tabulate.h")["kNumStats"] == len(
         [n for n in vars(env_tabulate_py) if n.startswith("STAT_")])
-    # neighbors.h's kMaxWrap (a double) appears in the Python error message for FAR_FROM_BOX.
+    # neighbors.h's kMaxWrap (a double) is the Python MAX_WRAP that the FAR_FROM_BOX error message prints.
     wrap = re.search(r"constexpr double kMaxWrap = ([\d.]+);", (PLUGIN / "neighbors/neighbors.h").read_text())
     assert wrap is not None
-    assert f"{int(float(wrap.group(1)))} box lengths" in inspect.getsource(neighbors_py.check_neighbor_overflow)
+    assert neighbors_py.MAX_WRAP == float(wrap.group(1))
+    assert "{MAX_WRAP:.0f} box lengths" in inspect.getsource(neighbors_py)

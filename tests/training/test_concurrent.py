@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import csv
 from pathlib import Path
 
@@ -84,11 +86,14 @@ def test_teacher_labels_atom_wrapped_frames_like_whole_molecules(water_teacher):
 
 
 def learn_cli(*arguments: str) -> str:
-    """Runs `openmm-nnp learn` in this process; returns its error message ('' when it succeeded)."""
+    """Runs `openmm-nnp learn` in this process; returns its error message ('' when it succeeded): the
+    SystemExit text, or what argparse printed for an argument it refused."""
+    stderr = io.StringIO()
     try:
-        cli(["learn", *arguments])
+        with contextlib.redirect_stderr(stderr):
+            cli(["learn", *arguments])
     except SystemExit as stop:
-        return str(stop.code)
+        return stderr.getvalue() if stop.code == 2 else str(stop.code)
     return ""
 
 
