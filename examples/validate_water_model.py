@@ -41,7 +41,8 @@ def test_set_errors(model_path: str, test_data: str) -> dict:
     de, df = [], []
     for k in range(len(frames)):
         pos = torch.from_numpy(frames.positions[k].astype(np.float64) * to_a).to(dtype).requires_grad_(True)
-        box = torch.from_numpy(frames.box[k].astype(np.float64) * to_a).to(dtype)
+        # An all-zero box means no periodic boundaries (data/frames.py).
+        box = torch.from_numpy(frames.box[k].astype(np.float64) * to_a).to(dtype) if frames.box[k].any() else None
         energy = model(pos, box, types)
         (grad,) = torch.autograd.grad(energy, pos)
         de.append((float(energy) - frames.energy[k] * to_ev) / len(types))
