@@ -99,6 +99,13 @@ def test_cache_is_reused_and_keyed_on_content(tmp_path, monkeypatch):
     assert len({first, plain, other}) == 3 and all(p.parent == cache for p in (first, plain, other))
 
 
+def test_damaged_cache_entry_is_rebuilt(tmp_path):
+    first = model_source.resolve_model(_fixture("se_e2_a_one_side.pth"), compress=True, cache_dir=tmp_path)
+    first.write_bytes(first.read_bytes()[:1000])  # truncated
+    again = model_source.resolve_model(_fixture("se_e2_a_one_side.pth"), compress=True, cache_dir=tmp_path)
+    assert again == first and hasattr(torch.jit.load(str(again)), "table")
+
+
 def test_cache_folder_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENMMNNP_CACHE_DIR", str(tmp_path / "env-cache"))
     path = model_source.resolve_model(_fixture("se_e2_a_one_side.pth"))

@@ -139,7 +139,7 @@ def resolve_model(model_path: PathLike, compress: bool = False, cache_dir: PathL
         return source
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cached = folder / f"{source.stem}-{'compressed' if compress else 'imported'}-{_cache_key(_file_digest(source), kind, compress)}.pt"
-    if cached.is_file():
+    if cached.is_file() and is_torchscript_archive(cached):  # anything else (a damaged disk) is rebuilt
         return cached
     module = _build(source, kind, compress)
     folder.mkdir(parents=True, exist_ok=True)
