@@ -56,7 +56,7 @@ def run_job(job: Job, box_edge: float, on_policy_frames: int) -> dict:
     from openmmnnp.data.water import reference_water_box
     from openmmnnp.md import density, langevin
     from openmmnnp.systems import nnp_system
-    from openmmnnp.training.deviation import model_forces
+    from openmmnnp.training.deviation import force_errors
 
     torch.set_num_threads(1)
     system, topology, positions = reference_water_box(box_edge)
@@ -91,9 +91,8 @@ def run_job(job: Job, box_edge: float, on_policy_frames: int) -> dict:
         picks = np.linspace(0, len(run.positions) - 1, min(on_policy_frames, len(run.positions))).astype(int)
         teacher = Teacher(system, topology, ["O", "H"])
         _, reference = teacher.label(run.positions[picks], run.boxes[picks])
-        predicted = model_forces(torch.jit.load(model_path), run.positions[picks], run.boxes[picks], teacher.types)
-        result["on_policy"] = {"frames": len(picks), "force_rmse": float(np.sqrt(((predicted - reference) ** 2).mean())),
-                               "reference_force_rms": float(np.sqrt((reference ** 2).mean()))}
+        result["on_policy"] = force_errors(torch.jit.load(model_path), run.positions[picks], run.boxes[picks],
+                                           teacher.types, reference)
     return result
 
 
@@ -128,14 +127,11 @@ def held_out_errors(name: str, test_data: str) -> dict:
 
     import openmmnnp
     from openmmnnp.data import load_frames
-    from openmmnnp.training.deviation import model_forces
+    from openmmnnp.training.deviation import force_errors
 
     frames = load_frames(test_data)
     path = name if Path(name).is_file() else str(openmmnnp.pretrained_path(name))
-    model = torch.jit.load(path)
-    predicted = model_forces(model, frames.positions, frames.box, frames.types)
-    return {"frames": len(frames), "force_rmse": float(np.sqrt(((predicted - frames.forces) ** 2).mean())),
-            "reference_force_rms": float(np.sqrt((frames.forces.astype(np.float64) ** 2).mean()))}
+    return force_errors(torch.jit.load(path), frames.positions, frames.box, frames.types, frames.forces)
 
 
 # ----- summary --------------------------------------------------------------------------------

@@ -31,9 +31,9 @@ import openmm.app
 import torch
 
 from openmmnnp import units
-from openmmnnp.ops.neighbors import MAX_WRAP
-
 from openmmnnp._import_noise import quiet_openmmtorch
+from openmmnnp.mm_overlap import warn_if_double_counting
+from openmmnnp.ops.neighbors import MAX_WRAP
 
 try:
     with quiet_openmmtorch():
@@ -334,7 +334,9 @@ def NNPForce(
         topology: OpenMM topology; the element of each atom selects its model type.
         atoms: indices of the atoms the potential acts on (ML/MM); default all atoms.
         system: the System the force will be added to; if given, its particle count and
-            periodicity are checked now rather than when a Context is created.
+            periodicity are checked now rather than when a Context is created, and with ``atoms``
+            a :class:`openmmnnp.mm_overlap.DoubleCountingWarning` is issued if its MM forces still
+            compute interactions among those atoms (use OpenMM-ML's createMixedSystem, docs/mlmm.md).
         periodic: whether to pass box vectors to the model; default: the topology (or
             system) has a periodic box.
         properties: openmm-torch properties, e.g. ``{"useCUDAGraphs": "true"}``.
@@ -366,6 +368,8 @@ def NNPForce(
         raise ValueError("NNPForce: pass the Topology (or the System) so that the atoms are known")
     selected = _check_atoms(atoms, num_particles)
     types = _atom_types(scripted.type_map, topology, selected)
+    if atoms is not None and system is not None:  # ML/MM: MM terms left inside the subset would count twice
+        warn_if_double_counting(system, selected)
 
     if periodic is None:
         # The topology's box is the user's statement; a System only "uses" periodicity once

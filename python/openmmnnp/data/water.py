@@ -71,6 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     water.add_argument("--seed", type=int, default=1)
     water.add_argument("--platform", default="CPU", type=platform_name)
     water.set_defaults(func=_run_water)
+    from openmmnnp.data.alanine_dipeptide import add_kind  # the ML/MM solute's data (docs/mlmm.md)
+    add_kind(kinds)
 
 
 def platform_name(name: str) -> str:

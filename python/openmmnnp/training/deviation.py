@@ -58,3 +58,17 @@ def max_force_deviation(forces: Sequence[np.ndarray]) -> np.ndarray:
         raise ValueError(f"max_force_deviation: needs at least 2 models, got {stacked.shape[0]}")
     spread = ((stacked - stacked.mean(axis=0)) ** 2).sum(axis=-1).mean(axis=0)  # [F, N]
     return np.where(np.isfinite(spread).all(axis=-1), np.sqrt(np.where(np.isfinite(spread), spread, 0.0).max(axis=-1)), np.inf)
+
+
+def force_errors(model: torch.nn.Module, positions: np.ndarray, boxes: Optional[np.ndarray], types: np.ndarray,
+                 reference: np.ndarray) -> dict:
+    """Force RMSE of ``model`` against ``reference`` forces [F, N, 3] kJ/mol/nm on frames [F, N, 3] nm.
+
+    Returns {"frames", "force_rmse", "reference_force_rms", "relative"}: the RMSE over all force components,
+    the RMS of the reference components (kJ/mol/nm) and their ratio.
+    """
+    predicted = model_forces(model, positions, boxes, types)
+    reference = np.asarray(reference, dtype=np.float64)
+    rmse = float(np.sqrt(((predicted - reference) ** 2).mean()))
+    rms = float(np.sqrt((reference**2).mean()))
+    return {"frames": len(positions), "force_rmse": rmse, "reference_force_rms": rms, "relative": rmse / rms}
