@@ -36,7 +36,9 @@ def dense_variant(model: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
     dense = DenseSeE2A(list(model.type_map), float(model.rcut), float(model.rcut_smth), list(model.sel), list(model.neuron),
                        int(model.axis_neuron), list(model.fitting_neuron), bool(model.type_one_side))
     dense = dense.to(_model_dtype(model))
-    dense.load_state_dict(model.state_dict())
+    # assign: each tensor keeps the file's dtype (the prior's window buffers are float64 in a float32 model;
+    # copying them into float32 buffers moved the window by float32 rounding and the energy by 3e-8).
+    dense.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, assign=True)
     return torch.jit.script(dense)
 
 

@@ -7,7 +7,7 @@ a figure: temperature over time beside the RDFs.
 
     python examples/water_box_md.py                     # 65 waters, 7 ps each, a few minutes
     python examples/water_box_md.py --npt --steps 40000 # NPT: densities too
-    python examples/water_box_md.py --model water-se3 --platform CUDA --box-edge 2.5
+    python examples/water_box_md.py --model water-se_e2_a-compressed --platform CUDA --box-edge 2.5
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ def write_series(path: Path, run: Run) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="water-se_e2_a-compressed",
-                        help="TorchScript model file or shipped model name (default water-se_e2_a-compressed)")
+    parser.add_argument("--model", default="water-se3",
+                        help="TorchScript model file or shipped model name (default water-se3, the water model that holds "
+                             "300 K; water-se_e2_a-compressed is faster but not yet stable, docs/models.md)")
     parser.add_argument("--steps", type=int, default=14000, help="MD steps of 0.5 fs for each run (default 14000 = 7 ps)")
     parser.add_argument("--equilibration", type=float, default=2.0, help="ps left out of the averages (default 2)")
     parser.add_argument("--box-edge", type=float, default=1.3, help="cubic box edge in nm (default 1.3: 65 waters; >= 1.25)")
