@@ -156,5 +156,7 @@ def test_xml_round_trip_on_cpu(setup, interpolate):
     parameters = {"lambda_interpolate": 0.6} if interpolate else None
     energy, forces = energies_forces(system, setup["positions"], "CPU", parameters=parameters)
     copy_energy, copy_forces = energies_forces(copy, setup["positions"], "CPU", parameters=parameters)
-    assert copy_energy == energy
-    np.testing.assert_array_equal(copy_forces, forces)
+    # The CPU platform sums in single precision; the deserialised System's Context may sum in another
+    # order (measured: 1e-6 of the largest force). A lost or altered force would differ by far more.
+    assert copy_energy == pytest.approx(energy, rel=1e-7)
+    np.testing.assert_allclose(copy_forces, forces, rtol=0, atol=1e-5 * np.abs(forces).max())

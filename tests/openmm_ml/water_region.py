@@ -71,9 +71,7 @@ def set_groups(system: openmm.System) -> dict[str, int]:
 def energies_forces(system: openmm.System, positions: np.ndarray, platform: str = "Reference",
                     groups=None, parameters: dict | None = None):
     """(energy kJ/mol, forces [N, 3] kJ/mol/nm) of ``groups`` (a set of group numbers; default all)."""
-    # One CPU thread: OpenMM's multithreaded sums depend on the thread schedule, and the XML test asserts equality.
-    properties = {"Threads": "1"} if platform == "CPU" else {}
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform), properties)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform))
     context.setPositions(positions)
     for name, value in (parameters or {}).items():
         context.setParameter(name, value)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 GROUP = "leak"
-MB_PER_CONTEXT = 10.0  # documented upper bound (measured: 7.0 MB for the shipped compressed model)
+MB_PER_CONTEXT = 15.0  # documented upper bound (measured: 12.0 MB for the shipped compressed model, 6.4 MB file)
 
 
 def test_memory_grows_at_most_the_documented_figure_per_context_over_30_contexts(worker_results):
